@@ -1,0 +1,75 @@
+# Two commands set up a fresh machine:  make run  and  make test.  `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PORT ?= 5005
+ACTIONS_PORT ?= 5055
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SPACY := build/spacy_en/meta.json
+MODEL := models/current.tar.gz
+TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
+export PORT ACTIONS_PORT
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING = 1
+
+.PHONY: help install spacy train run test lint unit validate rasa-test model-tests bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  Ports: PORT=$(PORT) (Rasa), ACTIONS_PORT=$(ACTIONS_PORT) (action server)"
+
+$(STAMP): requirements.lock scripts/find-python.sh
+	@py=$$(scripts/find-python.sh) || exit 1; \
+	  if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
+	    echo "Creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV) || exit 1; fi
+	@echo "Installing pinned dependencies (requirements.lock)..."
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -c 'import pkg_resources, setuptools; assert setuptools.__version__ == "70.3.0", setuptools.__version__' \
+	  || { echo "error: setuptools is not 70.3.0 (Rasa needs pkg_resources); run: $(BIN)/pip install setuptools==70.3.0"; exit 1; }
+	@touch $@
+	@echo "Dependencies installed in $(VENV)."
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+$(SPACY): $(STAMP) bot/build_spacy.py
+	@$(BIN)/python -m bot.build_spacy build/spacy_en
+
+spacy: $(SPACY) ## Build the spaCy pipeline (blank English + lookup lemmatizer)
+
+$(MODEL): $(SPACY) $(TRAINING_INPUTS)
+	@echo "Training (data, config or domain changed; Rasa's cache skips unchanged parts)..."
+	@$(BIN)/rasa train --fixed-model-name current --out models --quiet
+	@touch $@
+
+train: $(MODEL) ## Train the model if data, config or domain changed
+
+run: $(MODEL) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
+	@scripts/run.sh
+
+lint: $(STAMP) ## Lint the Python code
+	@$(BIN)/ruff check bot actions tests bench
+	@echo "lint: ok"
+
+unit: $(SPACY) ## Unit tests (no trained model needed)
+	@$(BIN)/pytest -q -m "not model" tests
+
+validate: $(STAMP) ## rasa data validate --fail-on-warnings
+	@$(BIN)/rasa data validate --fail-on-warnings --quiet
+	@echo "validate: ok"
+
+rasa-test: $(MODEL) ## rasa test on the test stories
+	@$(BIN)/rasa test core --stories tests/stories --model $(MODEL) --out results/core --fail-on-prediction-errors --quiet
+	@echo "rasa test: ok"
+
+model-tests: $(MODEL) ## Tests against the trained model: crisis suite, graded end to end
+	@$(BIN)/pytest -q -s -m model tests
+
+test: lint unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
+	@echo "make test: all passed"
+
+bench: $(MODEL) ## Benchmarks (QUICK=1 for a short run)
+	@$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+clean: ## Remove the model, the spaCy build and test results (keeps .venv)
+	rm -rf models build results

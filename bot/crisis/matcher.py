@@ -1,0 +1,310 @@
+"""Rule-based crisis detection over spaCy tokens, independent of any trained model.
+
+The rules live in ``patterns.yml`` beside this module (an admin reads and extends them).
+A message is first normalised token by token: lower case, letters repeated three or more
+times squashed ("helppp" -> "helpp"), known misspellings of crisis words corrected by edit
+distance ("sezure" -> "seizure"), then lemmatised with spaCy's lookup tables. Phrase rules
+are matched on those lemmas (or on the normalised words), token rules with spaCy's
+``Matcher``. A match does not count when its sentence shows it is not happening now:
+negated ("I'm not suicidal"), hypothetical ("what should I do if he has a seizure"), a
+general question ("can withdrawal cause seizures"), or history ("two years ago I had a
+seizure"), unless the rule says ``context: always`` or the sentence is urgent ("now",
+"help", "tonight"...).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import spacy
+import yaml
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
+
+PATTERNS_PATH = Path(__file__).resolve().parent / "patterns.yml"
+KINDS = ("suicide", "overdose", "seizure", "psychosis", "medical", "harm_to_others")
+CONTEXTS = ("strict", "always", "urgent")
+SENTENCE_BREAKS = {".", "!", "?", ";", "...", "\n"}
+CLAUSE_BREAKS = {",", ":", "-", "but", "and", "so", "because", "cuz", "though"}
+RECENT_UNITS = {"minute", "minutes", "min", "mins", "second", "seconds", "hour", "hours", "hr", "hrs",
+                "day", "days", "night", "nights"}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One crisis rule that fired: its kind, the rule's name and where it matched."""
+
+    kind: str
+    rule: str
+    start: int
+    end: int
+
+
+def damerau_levenshtein(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment edit distance, giving up (returning limit + 1) past ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: List[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def load_spacy(model_path: Optional[Path] = None) -> Language:
+    """The project's spaCy pipeline if built, else the same pipeline assembled in memory."""
+    if model_path is not None and Path(model_path).exists():
+        return spacy.load(model_path)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    return nlp
+
+
+class CrisisMatcher:
+    """Finds statements of danger happening now in a visitor's message."""
+
+    def __init__(self, patterns_path: Path = PATTERNS_PATH, nlp: Optional[Language] = None) -> None:
+        with open(patterns_path, encoding="utf-8") as f:
+            spec = yaml.safe_load(f) or {}
+        self.nlp = nlp if nlp is not None else load_spacy()
+        self.lemmas = self.nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        words = spec.get("words", {})
+        self.fuzzy_words: Tuple[str, ...] = tuple(words.get("misspelled", []))
+        self.fuzzy_exclude: Set[str] = set(words.get("never_corrected", []))
+        self.negators: Set[str] = set(words.get("negators", []))
+        self.negation_exempt: Set[str] = set(words.get("negation_exempt", []))
+        self.urgent = [tuple(w.split()) for w in words.get("urgent", [])]
+        self.strongly_urgent = [tuple(w.split()) for w in words.get("strongly_urgent", [])]
+        self.hypothetical: Set[str] = set(words.get("hypothetical", []))
+        self.question_openers: Set[str] = set(words.get("question_openers", []))
+        self.history = [tuple(h.split()) for h in words.get("history", [])]
+        self.resolved = [tuple(h.split()) for h in words.get("resolved", [])]
+        self.negation_window = int(spec.get("negation_window", 3))
+        self.rules: Dict[str, Dict[str, Any]] = {}
+        self.combinations: List[Dict[str, Any]] = []
+        self.lemma_phrases = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        self.norm_phrases = PhraseMatcher(self.nlp.vocab, attr="NORM")
+        self.token_matcher = Matcher(self.nlp.vocab)
+        self._correction_cache: Dict[str, str] = {}
+        for rule in spec.get("rules", []):
+            self._add_rule(rule)
+        for combo in spec.get("combinations", []):
+            self._check_kind(combo, combo.get("name", "combination"))
+            self.combinations.append(combo)
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _check_kind(rule: Dict[str, Any], name: str) -> None:
+        kind = rule.get("kind")
+        if kind not in KINDS and not rule.get("signal"):
+            raise ValueError(f"crisis rule {name!r}: kind {kind!r} is not one of {KINDS} and no signal is given")
+
+    def _add_rule(self, rule: Dict[str, Any]) -> None:
+        name = str(rule.get("name") or f"rule{len(self.rules)}")
+        if name in self.rules:
+            raise ValueError(f"crisis rule {name!r} is defined twice")
+        self._check_kind(rule, name)
+        context = rule.get("context", "strict")
+        if context not in CONTEXTS:
+            raise ValueError(f"crisis rule {name!r}: context must be one of {CONTEXTS}")
+        self.rules[name] = rule
+        if rule.get("phrases"):
+            matcher = self.norm_phrases if rule.get("attr", "LEMMA") == "NORM" else self.lemma_phrases
+            matcher.add(name, [self.normalise(p) for p in rule["phrases"]])
+        if rule.get("patterns"):
+            self.token_matcher.add(name, rule["patterns"])
+        if not rule.get("phrases") and not rule.get("patterns"):
+            raise ValueError(f"crisis rule {name!r} has neither phrases nor patterns")
+
+    # ------------------------------------------------------------------ normalising
+    def correct(self, word: str) -> str:
+        """A misspelling of a crisis word becomes that word; known words stay as they are."""
+        if len(word) < 5 or not word.isalpha() or word in self.fuzzy_exclude:
+            return word
+        if word in self._correction_cache:
+            return self._correction_cache[word]
+        best = word
+        if word not in self.fuzzy_words and word not in self.lemmas:
+            limit = 1 if len(word) < 8 else 2
+            scored = [(damerau_levenshtein(word, w, limit), w) for w in self.fuzzy_words]
+            scored = [s for s in scored if s[0] <= limit]
+            if scored:
+                best = min(scored)[1]
+        if len(self._correction_cache) < 50_000:
+            self._correction_cache[word] = best
+        return best
+
+    @staticmethod
+    def clean(text: str) -> str:
+        """Unicode-normalise, unify apostrophes and space out emoji so each is a token."""
+        text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("`", "'")
+        text = re.sub(r"([\U0001F300-\U0001FAFF\u2600-\u27BF])", r" \1 ", text)
+        return text
+
+    def normalise(self, text: str) -> Doc:
+        """Tokenise and set each token's NORM (corrected lower case) and LEMMA."""
+        doc = self.nlp.make_doc(self.clean(text))
+        for token in doc:
+            word = re.sub(r"(.)\1{2,}", r"\1\1", token.lower_)
+            word = self.correct(word)
+            if word not in self.lemmas and re.fullmatch(r"[a-z]+", word):
+                squashed = re.sub(r"(.)\1+", r"\1", word)
+                word = squashed if squashed in self.lemmas or squashed in self.fuzzy_words else word
+            token.norm_ = word
+            token.lemma_ = self.lemmas.get(word, word)
+        return doc
+
+    # ------------------------------------------------------------------ context
+    @staticmethod
+    def _bounds(doc: Doc, start: int, end: int, breaks: Set[str]) -> Tuple[int, int]:
+        s = start
+        while s > 0 and doc[s - 1].norm_ not in breaks and "\n" not in doc[s - 1].text:
+            s -= 1
+        e = end
+        while e < len(doc) and doc[e].norm_ not in breaks and "\n" not in doc[e].text:
+            e += 1
+        return s, e
+
+    def _sentence(self, doc: Doc, start: int, end: int) -> Tuple[int, int]:
+        return self._bounds(doc, start, end, SENTENCE_BREAKS)
+
+    def _clause(self, doc: Doc, start: int, end: int) -> Tuple[int, int]:
+        return self._bounds(doc, start, end, SENTENCE_BREAKS | CLAUSE_BREAKS)
+
+    @staticmethod
+    def _contains_seq(norms: Sequence[str], seqs: Iterable[Tuple[str, ...]]) -> bool:
+        for seq in seqs:
+            n = len(seq)
+            if any(tuple(norms[i:i + n]) == seq for i in range(len(norms) - n + 1)):
+                return True
+        return False
+
+    def _negated(self, doc: Doc, start: int) -> bool:
+        """A negator in the few words right before the match ("I'm not suicidal")."""
+        s, _ = self._sentence(doc, start, start + 1)
+        lo = max(s, start - self.negation_window)
+        for i in range(lo, start):
+            tok = doc[i]
+            if tok.norm_ in self.negators or tok.lemma_ == "not":
+                follower = doc[i + 1].lemma_ if i + 1 < len(doc) else ""
+                if follower not in self.negation_exempt:
+                    return True
+        return False
+
+    def _past(self, norms: Sequence[str]) -> bool:
+        """History: "two years ago", "back in 2019", "used to"; but "20 minutes ago" is now."""
+        for i, w in enumerate(norms):
+            if w == "ago" and not (set(norms[max(0, i - 2):i]) & RECENT_UNITS):
+                return True
+            if re.fullmatch(r"(19|20)\d\d", w):
+                return True
+        return self._contains_seq(norms, [h for h in self.history if h != ("ago",)])
+
+    def _negated_inside(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> bool:
+        """A negator inside a match ("I am not suicidal"), unless the rule is about negation."""
+        if rule.get("negation_inside_ok"):
+            return False
+        return any(t.norm_ in self.negators or t.lemma_ == "not" for t in doc[start:end])
+
+    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]]) -> Optional[str]:
+        """Why a strict match does not describe danger now, or None when it does."""
+        if self._negated(doc, start):
+            return "negated"
+        s, e = self._sentence(doc, start, end)
+        cs, _ = self._clause(doc, start, end)
+        norms = [t.norm_ for t in doc[s:e]]
+        if any(t.norm_ in self.hypothetical for t in doc[cs:start]):
+            return "hypothetical"
+        if self._contains_seq(norms, self.resolved):
+            return "resolved"
+        if self._contains_seq(norms, urgent):
+            return None
+        if doc[s].norm_ in self.question_openers:
+            return "question"
+        if self._past(norms):
+            return "history"
+        return None
+
+    def _dropped(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> Optional[str]:
+        """Why this match does not count, or None if it does."""
+        if self._negated_inside(rule, doc, start, end):
+            return "negated"
+        context = rule.get("context", "strict")
+        if context == "always":
+            return "negated" if self._negated(doc, start) else None
+        if context == "urgent":
+            reason = self._not_now(doc, start, end, self.strongly_urgent)
+            if reason:
+                return reason
+            s, e = self._sentence(doc, start, end)
+            urgent = self._contains_seq([t.norm_ for t in doc[s:e]], self.strongly_urgent)
+            return None if urgent else "not urgent"
+        return self._not_now(doc, start, end, self.urgent)
+
+    # ------------------------------------------------------------------ detecting
+    def matches(self, doc: Doc) -> List[Tuple[str, int, int]]:
+        """Every rule match as (rule name, start, end), before context checks."""
+        found = []
+        for matcher in (self.lemma_phrases, self.norm_phrases, self.token_matcher):
+            for match_id, start, end in matcher(doc):
+                found.append((self.nlp.vocab.strings[match_id], start, end))
+        return sorted(found, key=lambda m: (m[1], m[2]))
+
+    def detect(self, text: str) -> Optional[Detection]:
+        """The first crisis that the message states is happening now, or None."""
+        if not text or not text.strip():
+            return None
+        doc = self.normalise(text)
+        signals: Dict[str, Tuple[int, int]] = {}
+        for name, start, end in self.matches(doc):
+            rule = self.rules[name]
+            if self._dropped(rule, doc, start, end):
+                continue
+            if rule.get("signal"):
+                signals.setdefault(rule["signal"], (start, end))
+                continue
+            return Detection(rule["kind"], name, start, end)
+        for combo in self.combinations:
+            if all(sig in signals for sig in combo["all"]):
+                spans = [signals[sig] for sig in combo["all"]]
+                return Detection(combo["kind"], combo.get("name", "combination"),
+                                 min(s for s, _ in spans), max(e for _, e in spans))
+        return None
+
+    def kind_hint(self, text: str) -> Optional[str]:
+        """The kind of the first rule that matches at all, ignoring context (for labelling)."""
+        doc = self.normalise(text)
+        for name, _, _ in self.matches(doc):
+            kind = self.rules[name].get("kind")
+            if kind:
+                return kind
+        return None
+
+    def explain(self, text: str) -> List[Dict[str, Any]]:
+        """Each raw match with the reason it was dropped, for admins tuning the patterns."""
+        doc = self.normalise(text)
+        out = []
+        for name, start, end in self.matches(doc):
+            rule = self.rules[name]
+            reason = self._dropped(rule, doc, start, end)
+            out.append({"rule": name, "kind": rule.get("kind") or rule.get("signal"),
+                        "span": doc[start:end].text, "dropped": reason})
+        return out
+
+
+def detect_all(matcher: CrisisMatcher, texts: Iterable[str]) -> List[Optional[Detection]]:
+    """Convenience for suites: one detection (or None) per text."""
+    return [matcher.detect(t) for t in texts]

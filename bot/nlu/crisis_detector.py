@@ -1,0 +1,104 @@
+"""Rasa graph component that overrides the intent with ``emergency`` on any sign of danger now.
+
+It runs after intent classification. Two paths escalate, and either one is enough:
+the rule-based :class:`bot.crisis.matcher.CrisisMatcher` (patterns in
+``bot/crisis/patterns.yml``), and the trained ``emergency`` intent (top of the ranking,
+or above ``classifier_threshold`` anywhere in it). On every emergency it sets the
+``emergency_kind`` entity, which picks the reply's variation in the domain.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher, load_spacy
+
+logger = logging.getLogger(__name__)
+
+EMERGENCY_INTENT = "emergency"
+KIND_ENTITY = "emergency_kind"
+GENERAL_KIND = "general"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class CrisisDetector(GraphComponent):
+    """Escalates every message that says someone may be in danger now."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config."""
+        return {
+            "patterns": str(PATTERNS_PATH),
+            "spacy_model": "build/spacy_en",
+            # the trained intent escalates from this confidence even when it is not on top
+            "classifier_threshold": 0.3,
+        }
+
+    def __init__(self, config: Dict[Text, Any], matcher: Optional[CrisisMatcher] = None) -> None:
+        """Builds the matcher from the configured patterns and spaCy pipeline."""
+        self.config = {**self.get_default_config(), **config}
+        self.matcher = matcher or CrisisMatcher(
+            Path(self.config["patterns"]), load_spacy(Path(self.config["spacy_model"]))
+        )
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "CrisisDetector":
+        """Creates the component (see parent class for full docstring)."""
+        return cls(config)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Overrides the intent of each message that the matcher or the classifier flags."""
+        for message in messages:
+            self.process_one(message)
+        return messages
+
+    def process_training_data(self, training_data: Any) -> Any:
+        """Nothing to learn: the patterns are the model."""
+        return training_data
+
+    def _classifier_flags(self, message: Message) -> bool:
+        intent = message.get(INTENT) or {}
+        if intent.get("name") == EMERGENCY_INTENT:
+            return True
+        return any(
+            r.get("name") == EMERGENCY_INTENT and (r.get("confidence") or 0.0) >= self.config["classifier_threshold"]
+            for r in message.get(INTENT_RANKING_KEY) or []
+        )
+
+    def process_one(self, message: Message) -> None:
+        """Decide for one message; the visitor's text is never logged above DEBUG."""
+        text = message.get(TEXT) or ""
+        detection = self.matcher.detect(text)
+        if detection is None and not self._classifier_flags(message):
+            return
+        if detection is not None:
+            kind, source = detection.kind, f"rule:{detection.rule}"
+        else:
+            kind, source = self.matcher.kind_hint(text) or GENERAL_KIND, "classifier"
+        logger.debug("crisis detector escalates (%s, %s): %r", kind, source, text)
+        previous = message.get(INTENT) or {}
+        message.set(INTENT, {"name": EMERGENCY_INTENT, "confidence": 1.0}, add_to_output=True)
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != EMERGENCY_INTENT]
+        message.set(INTENT_RANKING_KEY, [{"name": EMERGENCY_INTENT, "confidence": 1.0}] + ranking,
+                    add_to_output=True)
+        entities = [e for e in message.get(ENTITIES) or [] if e.get("entity") != KIND_ENTITY]
+        entities.append({
+            "entity": KIND_ENTITY, "value": kind, "start": 0, "end": len(text),
+            "confidence_entity": 1.0, "extractor": self.__class__.__name__,
+            "processors": [source], "replaced_intent": previous.get("name"),
+        })
+        message.set(ENTITIES, entities, add_to_output=True)

@@ -1,0 +1,83 @@
+"""The rule-based crisis matcher on its own (no trained model)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.crisis.matcher import CrisisMatcher, damerau_levenshtein
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("i want to kill myself", "suicide"),
+    ("gonna kms tonight", "suicide"),
+    ("thinking about how to unalive myself", "suicide"),
+    ("im so suicidle right now", "suicide"),
+    ("everyone would be better off without me", "suicide"),
+    ("I won't be around much longer", "suicide"),
+    ("I don't want to wake up tomorrow", "suicide"),
+    ("💊💊💊 all of them", "overdose"),
+    ("took the whole bottle", "overdose"),
+    ("i think i od'd", "overdose"),
+    ("I overdossed on my xanax", "overdose"),
+    ("my wife is having a sezure", "seizure"),
+    ("the voices are telling me to do it", "psychosis"),
+    ("i cant breath", "medical"),
+    ("i have a knife and i'm going to hurt him", "harm_to_others"),
+])
+def test_danger_is_detected_with_its_kind(matcher, text, kind):
+    detection = matcher.detect(text)
+    assert detection is not None, matcher.explain(text)
+    assert detection.kind == kind
+
+
+@pytest.mark.parametrize("text", [
+    "Can withdrawal cause seizures?",
+    "is suicidality a symptom?",
+    "why is mixing benzos and opioids dangerous?",
+    "I'm not suicidal, I just want to know if that's a symptom",
+    "Two years ago I had a seizure when I quit, could that happen again?",
+    "What should I do if my husband has a seizure during his taper?",
+    "this insurance paperwork is killing me",
+    "I'd kill for a good night's sleep",
+    "how long does the fatigue last",
+    "",
+    "   ",
+])
+def test_questions_and_figures_of_speech_are_not_emergencies(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+def test_danger_in_the_middle_of_a_long_question(matcher):
+    text = ("Hi, I wanted to ask how long your program is and whether you take Aetna. "
+            "I've been tapering for months. About an hour ago I swallowed the whole bottle. "
+            "Also, do you have a book on tapering?")
+    assert matcher.detect(text).kind == "overdose"
+
+
+def test_misspellings_are_corrected_but_real_words_are_not(matcher):
+    assert matcher.correct("sezure") == "seizure"
+    assert matcher.correct("siezure") == "seizure"
+    assert matcher.correct("leisure") == "leisure"
+    assert matcher.correct("bottle") == "bottle"
+
+
+def test_edit_distance():
+    assert damerau_levenshtein("seizure", "siezure", 2) == 1
+    assert damerau_levenshtein("abc", "abc", 1) == 0
+    assert damerau_levenshtein("kitten", "sitting", 1) == 2  # gives up past the limit
+
+
+def test_patterns_file_errors_are_clear(tmp_path: Path, matcher):
+    bad = tmp_path / "p.yml"
+    bad.write_text("rules:\n  - {name: x, kind: nonsense, phrases: [help]}\n")
+    with pytest.raises(ValueError, match="kind"):
+        CrisisMatcher(bad, nlp=matcher.nlp)
+    bad.write_text("rules:\n  - {name: x, kind: suicide}\n")
+    with pytest.raises(ValueError, match="neither phrases nor patterns"):
+        CrisisMatcher(bad, nlp=matcher.nlp)
+
+
+def test_explain_says_why_a_match_was_dropped(matcher):
+    reasons = {e["dropped"] for e in matcher.explain("I am not suicidal")}
+    assert "negated" in reasons
