@@ -1,0 +1,39 @@
+"""Request validation of the REST channel (the HTTP behaviour is covered in tests/e2e)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.channels.rest import SafeRestInput, parse_body
+
+
+class FakeRequest:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+@pytest.mark.parametrize("body,error", [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"sender": "a"}', '"message" must be a string'),
+    (b'{"sender": "a", "message": 5}', '"message" must be a string'),
+    (b'{"sender": "../../etc", "message": "hi"}', '"sender"'),
+    (b'{"sender": "' + b"a" * 200 + b'", "message": "hi"}', '"sender"'),
+])
+def test_bad_bodies_are_refused_with_a_reason(body, error):
+    with pytest.raises(ValueError, match=error):
+        parse_body(FakeRequest(body))
+
+
+def test_good_body():
+    got = parse_body(FakeRequest(b'{"sender": "web-123", "message": "hi", "metadata": {"a": 1}}'))
+    assert got == {"sender": "web-123", "message": "hi", "metadata": {"a": 1}}
+
+
+def test_channel_replaces_rasas_rest_channel_name():
+    assert SafeRestInput.name() == "rest"
