@@ -13,7 +13,7 @@ export PORT ACTIONS_PORT
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 
-.PHONY: help install spacy train run test lint unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy train run shell test lint unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ train: $(MODEL) ## Train the model if data, config or domain changed
 
 run: $(MODEL) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
 	@scripts/run.sh
+
+shell: $(MODEL) ## Chat with the trained model in the terminal (rasa shell)
+	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml
 
 lint: $(STAMP) ## Lint the Python code
 	@$(BIN)/ruff check bot actions tests bench

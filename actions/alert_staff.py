@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import urllib.request
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -37,12 +37,12 @@ def send_alert(payload: Dict[str, Any], url: str, timeout: float) -> None:
 class ActionAlertStaff(Action):
     """Runs after every emergency reply: webhook if configured, else a WARNING log line."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """The action's name in the domain."""
         return "action_alert_staff"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+                  domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         """Alerts staff; the visitor sees nothing from this action."""
         payload = alert_payload(tracker)
         config = settings.load()

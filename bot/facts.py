@@ -39,7 +39,7 @@ class Facts:
         return re.sub(r"\D", "", self.center_phone)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(domain_path: Path = DOMAIN_PATH) -> Facts:
     """Read the fact slots' ``initial_value`` from the domain (cached)."""
     with open(domain_path, encoding="utf-8") as f:

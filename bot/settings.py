@@ -25,7 +25,7 @@ def load(env: "os._Environ[str] | dict[str, str]" = os.environ) -> Settings:
         try:
             return kind(raw)
         except ValueError:
-            raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}")
+            raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
 
     return Settings(
         port=int(number("PORT", 5005, int)),

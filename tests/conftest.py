@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 import pytest
 import yaml
@@ -61,7 +61,7 @@ class Server:
 
     def __init__(self, args: List[str], health_url: str, log: Path, env: Dict[str, str]) -> None:
         self.args, self.health_url, self.log, self.env = args, health_url, log, env
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
     def start(self, seconds: float = 180) -> "Server":
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ class Assistant:
         self.rasa, self.actions, self.port = rasa, actions, port
         self.url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
 
-    def send(self, message, sender: str = "test", raw: Optional[bytes] = None, timeout: float = 60):
+    def send(self, message, sender: str = "test", raw: bytes | None = None, timeout: float = 60):
         """POSTs a message; returns (status, parsed JSON body)."""
         body = raw if raw is not None else json.dumps({"sender": sender, "message": message}).encode()
         req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -34,14 +34,14 @@ def is_danger(sentence: str) -> bool:
     return shared_matcher().detect(sentence) is not None
 
 
-def parse_body(request: Request) -> Dict[Text, Any]:
+def parse_body(request: Request) -> Dict[str, Any]:
     """The validated ``sender`` and ``message``; raises ValueError with a reason."""
     if request.body and len(request.body) > MAX_BODY_BYTES:
         raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes")
     try:
         body = request.json
     except Exception:  # sanic raises its own InvalidUsage for bad JSON
-        raise ValueError("body is not valid JSON")
+        raise ValueError("body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValueError('body must be a JSON object: {"sender": "...", "message": "..."}')
     message = body.get("message")
@@ -58,7 +58,7 @@ class SafeRestInput(InputChannel):
     """REST input channel that validates and sanitises what visitors send."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """Served under ``/webhooks/rest/`` like Rasa's REST channel, which it replaces."""
         return "rest"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable, Optional
+from typing import Callable
 
 MAX_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -20,7 +20,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 _SENTENCE = re.compile(r"[^.!?\n]*[.!?\n]?")
 
 
-def clean(text: Optional[str]) -> str:
+def clean(text: str | None) -> str:
     """Normalised text without control characters or runs of spaces, stripped."""
     if not text:
         return ""
@@ -34,7 +34,7 @@ def strip_shortcut(text: str) -> str:
     return text.lstrip("/").lstrip() if text.startswith("/") else text
 
 
-def shorten(text: str, is_danger: Optional[Callable[[str], bool]] = None, limit: int = MAX_CHARS) -> str:
+def shorten(text: str, is_danger: Callable[[str], bool] | None = None, limit: int = MAX_CHARS) -> str:
     """Caps ``text`` at about ``limit`` characters, keeping sentences ``is_danger`` flags."""
     if len(text) <= limit:
         return text
@@ -50,6 +50,6 @@ def shorten(text: str, is_danger: Optional[Callable[[str], bool]] = None, limit:
     return " … ".join([head] + kept + [tail])
 
 
-def sanitize(text: Optional[str], is_danger: Optional[Callable[[str], bool]] = None) -> str:
+def sanitize(text: str | None, is_danger: Callable[[str], bool] | None = None) -> str:
     """The text the assistant understands for what the visitor typed."""
     return shorten(strip_shortcut(clean(text)), is_danger)

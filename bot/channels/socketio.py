@@ -7,7 +7,7 @@ instead of sending "tel:..." back as a message. Needs python-socketio 5.9.0 (see
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
@@ -17,7 +17,7 @@ from bot.channels.rest import is_danger
 from bot.channels.sanitize import MAX_CHARS, sanitize
 
 
-def widget_button(button: Dict[Text, Any]) -> Dict[Text, Any]:
+def widget_button(button: Dict[str, Any]) -> Dict[str, Any]:
     """A quick reply for rasa-webchat; ``tel:`` payloads become link buttons."""
     payload = str(button.get("payload", ""))
     if payload.startswith("tel:"):
@@ -28,11 +28,11 @@ def widget_button(button: Dict[Text, Any]) -> Dict[Text, Any]:
 class SafeSocketIOOutput(SocketIOOutput):
     """Sends buttons as rasa-webchat quick replies, with dialable phone buttons."""
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
                                      **kwargs: Any) -> None:
         """One message per paragraph; the buttons go on the last one."""
         parts = [p for p in text.strip().split("\n\n") if p] or [text]
-        messages: List[Dict[Text, Any]] = [{"text": p} for p in parts]
+        messages: List[Dict[str, Any]] = [{"text": p} for p in parts]
         messages[-1]["quick_replies"] = [widget_button(b) for b in buttons]
         for message in messages:
             await self._send_message(recipient_id, message)
@@ -42,11 +42,11 @@ class SafeSocketIOInput(SocketIOInput):
     """Socket.io input channel that sanitises visitors' messages."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """Keeps Rasa's channel name so the widget's defaults work unchanged."""
         return "socketio"
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
+    def get_output_channel(self) -> OutputChannel | None:
         """The output channel used for messages not triggered by a visitor (none here)."""
         if self.sio is None:
             return None

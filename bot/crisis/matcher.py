@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 import spacy
 import yaml
@@ -63,7 +63,7 @@ def damerau_levenshtein(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def load_spacy(model_path: Optional[Path] = None) -> Language:
+def load_spacy(model_path: Path | None = None) -> Language:
     """The project's spaCy pipeline if built, else the same pipeline assembled in memory."""
     if model_path is not None and Path(model_path).exists():
         return spacy.load(model_path)
@@ -76,7 +76,7 @@ def load_spacy(model_path: Optional[Path] = None) -> Language:
 class CrisisMatcher:
     """Finds statements of danger happening now in a visitor's message."""
 
-    def __init__(self, patterns_path: Path = PATTERNS_PATH, nlp: Optional[Language] = None) -> None:
+    def __init__(self, patterns_path: Path = PATTERNS_PATH, nlp: Language | None = None) -> None:
         with open(patterns_path, encoding="utf-8") as f:
             spec = yaml.safe_load(f) or {}
         self.nlp = nlp if nlp is not None else load_spacy()
@@ -219,7 +219,7 @@ class CrisisMatcher:
             return False
         return any(t.norm_ in self.negators or t.lemma_ == "not" for t in doc[start:end])
 
-    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]]) -> Optional[str]:
+    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]]) -> str | None:
         """Why a strict match does not describe danger now, or None when it does."""
         if self._negated(doc, start):
             return "negated"
@@ -238,7 +238,7 @@ class CrisisMatcher:
             return "history"
         return None
 
-    def _dropped(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> Optional[str]:
+    def _dropped(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> str | None:
         """Why this match does not count, or None if it does."""
         if self._negated_inside(rule, doc, start, end):
             return "negated"
@@ -263,7 +263,7 @@ class CrisisMatcher:
                 found.append((self.nlp.vocab.strings[match_id], start, end))
         return sorted(found, key=lambda m: (m[1], m[2]))
 
-    def detect(self, text: str) -> Optional[Detection]:
+    def detect(self, text: str) -> Detection | None:
         """The first crisis that the message states is happening now, or None."""
         if not text or not text.strip():
             return None
@@ -284,7 +284,7 @@ class CrisisMatcher:
                                  min(s for s, _ in spans), max(e for _, e in spans))
         return None
 
-    def kind_hint(self, text: str) -> Optional[str]:
+    def kind_hint(self, text: str) -> str | None:
         """The kind of the first rule that matches at all, ignoring context (for labelling)."""
         doc = self.normalise(text)
         for name, _, _ in self.matches(doc):
@@ -305,6 +305,6 @@ class CrisisMatcher:
         return out
 
 
-def detect_all(matcher: CrisisMatcher, texts: Iterable[str]) -> List[Optional[Detection]]:
+def detect_all(matcher: CrisisMatcher, texts: Iterable[str]) -> List[Detection | None]:
     """Convenience for suites: one detection (or None) per text."""
     return [matcher.detect(t) for t in texts]

@@ -9,7 +9,7 @@ shows as buttons. Emergencies are never turned into a fallback.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -39,7 +39,7 @@ class AnswerConfidenceFallback(GraphComponent):
     """Predicts ``nlu_fallback`` with two suggestions when the intent or answer is doubtful."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         """The component's default config."""
         return {
             "intent_threshold": 0.5,
@@ -49,14 +49,14 @@ class AnswerConfidenceFallback(GraphComponent):
             "questions": {},
         }
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         """Stores the thresholds and the suggestion questions."""
         self.config = {**self.get_default_config(), **config}
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -68,7 +68,7 @@ class AnswerConfidenceFallback(GraphComponent):
         """Nothing to learn."""
         return training_data
 
-    def doubt(self, message: Message) -> Optional[str]:
+    def doubt(self, message: Message) -> str | None:
         """Why the prediction should not be trusted, or None."""
         intent = message.get(INTENT) or {}
         name, confidence = intent.get("name"), float(intent.get("confidence") or 0.0)

@@ -4,13 +4,16 @@ It runs after intent classification. Two paths escalate, and either one is enoug
 the rule-based :class:`bot.crisis.matcher.CrisisMatcher` (patterns in
 ``bot/crisis/patterns.yml``), and the trained ``emergency`` intent (top of the ranking,
 or above ``classifier_threshold`` anywhere in it). On every emergency it sets the
-``emergency_kind`` entity, which picks the reply's variation in the domain.
+``emergency_kind`` entity, which picks the reply's variation in the domain. When the
+escalated message was also a question the model understood (its intent was ``faq`` with a
+confident answer), it adds the ``also_answer`` entity: a rule then answers the question
+after the safety message.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -25,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 EMERGENCY_INTENT = "emergency"
 KIND_ENTITY = "emergency_kind"
+ALSO_ANSWER_ENTITY = "also_answer"
 GENERAL_KIND = "general"
 
 
@@ -33,16 +37,18 @@ class CrisisDetector(GraphComponent):
     """Escalates every message that says someone may be in danger now."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         """The component's default config."""
         return {
             "patterns": str(PATTERNS_PATH),
             "spacy_model": "build/spacy_en",
             # the trained intent escalates from this confidence even when it is not on top
             "classifier_threshold": 0.3,
+            # answer an escalated question too when the ResponseSelector is this sure
+            "also_answer_threshold": 0.5,
         }
 
-    def __init__(self, config: Dict[Text, Any], matcher: Optional[CrisisMatcher] = None) -> None:
+    def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
         """Builds the matcher from the configured patterns and spaCy pipeline."""
         self.config = {**self.get_default_config(), **config}
         self.matcher = matcher or CrisisMatcher(
@@ -52,7 +58,7 @@ class CrisisDetector(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -79,6 +85,12 @@ class CrisisDetector(GraphComponent):
             for r in message.get(INTENT_RANKING_KEY) or []
         )
 
+    def _answerable(self, message: Message, previous_intent: str | None) -> bool:
+        if previous_intent != "faq":
+            return False
+        ranking = ((message.get("response_selector") or {}).get("faq") or {}).get("ranking") or []
+        return bool(ranking) and (ranking[0].get("confidence") or 0.0) >= self.config["also_answer_threshold"]
+
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""
         text = message.get(TEXT) or ""
@@ -95,10 +107,13 @@ class CrisisDetector(GraphComponent):
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != EMERGENCY_INTENT]
         message.set(INTENT_RANKING_KEY, [{"name": EMERGENCY_INTENT, "confidence": 1.0}] + ranking,
                     add_to_output=True)
-        entities = [e for e in message.get(ENTITIES) or [] if e.get("entity") != KIND_ENTITY]
+        entities = [e for e in message.get(ENTITIES) or [] if e.get("entity") not in (KIND_ENTITY, ALSO_ANSWER_ENTITY)]
         entities.append({
             "entity": KIND_ENTITY, "value": kind, "start": 0, "end": len(text),
             "confidence_entity": 1.0, "extractor": self.__class__.__name__,
             "processors": [source], "replaced_intent": previous.get("name"),
         })
+        if self._answerable(message, previous.get("name")):
+            entities.append({"entity": ALSO_ANSWER_ENTITY, "value": "yes", "start": 0, "end": len(text),
+                             "confidence_entity": 1.0, "extractor": self.__class__.__name__})
         message.set(ENTITIES, entities, add_to_output=True)

@@ -7,7 +7,8 @@ from bot.channels.socketio import SafeSocketIOInput, SafeSocketIOOutput, widget_
 
 
 def test_tel_payloads_become_link_buttons():
-    assert widget_button({"title": "Call", "payload": "tel:911"}) == {"type": "web_url", "title": "Call", "url": "tel:911"}
+    link = {"type": "web_url", "title": "Call", "url": "tel:911"}
+    assert widget_button({"title": "Call", "payload": "tel:911"}) == link
     assert widget_button({"title": "Q", "payload": "What is it?"})["payload"] == "What is it?"
 
 

@@ -63,3 +63,18 @@ def test_empty_text_is_left_alone(detector):
     m = message("", "out_of_scope", 0.4)
     detector.process([m])
     assert m.get("intent")["name"] == "out_of_scope"
+
+
+def test_an_escalated_question_is_also_answered(detector):
+    m = message("what are the most serious withdrawal symptoms? i am having a seizure right now", "faq", 0.9)
+    m.set("response_selector", {"faq": {"ranking": [{"intent_response_key": "faq/serious_symptoms",
+                                                     "confidence": 0.8}]}})
+    detector.process([m])
+    entities = {e["entity"]: e["value"] for e in m.get("entities")}
+    assert m.get("intent")["name"] == "emergency" and entities.get("also_answer") == "yes"
+
+
+def test_a_statement_of_danger_is_not_answered_as_an_faq(detector):
+    m = message("i am having a seizure right now", "emergency", 0.9)
+    detector.process([m])
+    assert "also_answer" not in {e["entity"] for e in m.get("entities")}
