@@ -76,5 +76,7 @@ def test_an_escalated_question_is_also_answered(detector):
 
 def test_a_statement_of_danger_is_not_answered_as_an_faq(detector):
     m = message("i am having a seizure right now", "emergency", 0.9)
+    m.set("response_selector", {"faq": {"ranking": [{"intent_response_key": "faq/serious_symptoms",
+                                                     "confidence": 0.9}]}})
     detector.process([m])
     assert "also_answer" not in {e["entity"] for e in m.get("entities")}
