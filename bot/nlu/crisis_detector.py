@@ -5,8 +5,8 @@ the rule-based :class:`bot.crisis.matcher.CrisisMatcher` (patterns in
 ``bot/crisis/patterns.yml``), and the trained ``emergency`` intent (top of the ranking,
 or above ``classifier_threshold`` anywhere in it). On every emergency it sets the
 ``emergency_kind`` entity, which picks the reply's variation in the domain. When the
-escalated message was also a question the model understood (its intent was ``faq`` with a
-confident answer), it adds the ``also_answer`` entity: a rule then answers the question
+escalated message was also a question the model understood (its intent was ``faq``, or it
+has a question mark, and the ResponseSelector is confident), it adds the ``also_answer`` entity: a rule then answers the question
 after the safety message.
 """
 from __future__ import annotations
@@ -86,7 +86,8 @@ class CrisisDetector(GraphComponent):
         )
 
     def _answerable(self, message: Message, previous_intent: str | None) -> bool:
-        if previous_intent != "faq":
+        """Whether the escalated message also asked a question the ResponseSelector is sure about."""
+        if previous_intent != "faq" and "?" not in (message.get(TEXT) or ""):
             return False
         ranking = ((message.get("response_selector") or {}).get("faq") or {}).get("ranking") or []
         return bool(ranking) and (ranking[0].get("confidence") or 0.0) >= self.config["also_answer_threshold"]
