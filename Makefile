@@ -8,16 +8,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPACY := build/spacy_en/meta.json
 MODEL := models/current.tar.gz
+WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
+WEB_PORT ?= 8080
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
-export PORT ACTIONS_PORT
+export PORT ACTIONS_PORT WEB_PORT
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 
-.PHONY: help install spacy train run shell test lint unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy web train run shell test lint unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  Ports: PORT=$(PORT) (Rasa), ACTIONS_PORT=$(ACTIONS_PORT) (action server)"
+	@echo "  Ports: PORT=$(PORT) (Rasa), ACTIONS_PORT=$(ACTIONS_PORT) (action server), WEB_PORT=$(WEB_PORT) (web page)"
 
 $(STAMP): requirements.lock scripts/find-python.sh
 	@py=$$(scripts/find-python.sh) || exit 1; \
@@ -44,7 +46,15 @@ $(MODEL): $(SPACY) $(TRAINING_INPUTS)
 
 train: $(MODEL) ## Train the model if data, config or domain changed
 
-run: $(MODEL) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
+$(WIDGET): bot/web/package.json bot/web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (apt-get install npm) - needed for the web widget"; exit 1; }
+	@echo "Installing the web widget (rasa-webchat) from npm..."
+	@cd bot/web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+web: $(WIDGET) ## Install the web widget (npm)
+
+run: $(MODEL) $(WIDGET) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
 	@scripts/run.sh
 
 shell: $(MODEL) ## Chat with the trained model in the terminal (rasa shell)
@@ -54,7 +64,7 @@ lint: $(STAMP) ## Lint the Python code
 	@$(BIN)/ruff check bot actions tests bench
 	@echo "lint: ok"
 
-unit: $(SPACY) ## Unit tests (no trained model needed)
+unit: $(SPACY) $(WIDGET) ## Unit tests (no trained model needed)
 	@$(BIN)/pytest -q -m "not model" tests
 
 validate: $(STAMP) ## rasa data validate --fail-on-warnings

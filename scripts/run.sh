@@ -5,8 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-5005}"
 ACTIONS_PORT="${ACTIONS_PORT:-5055}"
+WEB_PORT="${WEB_PORT:-8080}"
 MODEL="${MODEL:-models/current.tar.gz}"
-export ACTIONS_PORT
+export ACTIONS_PORT PORT WEB_PORT
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 mkdir -p logs
 
@@ -28,6 +29,8 @@ pids+=($!)
 .venv/bin/rasa run --model "$MODEL" --port "$PORT" --credentials credentials.yml \
   --endpoints endpoints.yml --cors "*" >logs/rasa.log 2>&1 &
 pids+=($!)
+.venv/bin/python -m bot.web.app >logs/web.log 2>&1 &
+pids+=($!)
 
 echo "Starting the assistant (logs in logs/rasa.log and logs/actions.log)..."
 for _ in $(seq 1 180); do
@@ -39,6 +42,7 @@ for _ in $(seq 1 180); do
 done
 cat <<MSG
 The assistant is up:
+  web page:       http://localhost:$WEB_PORT/   (the chat widget)
   REST webhook:   http://localhost:$PORT/webhooks/rest/webhook
   socket.io:      http://localhost:$PORT/socket.io/
   action server:  http://localhost:$ACTIONS_PORT/health
@@ -46,4 +50,4 @@ Try:  curl -s -XPOST http://localhost:$PORT/webhooks/rest/webhook -H 'Content-Ty
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"
-echo "A server exited; stopping the other."
+echo "A server exited (see logs/); stopping the others."

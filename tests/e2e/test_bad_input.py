@@ -57,3 +57,12 @@ def test_danger_in_the_middle_of_a_100kb_message_escalates(assistant):
 def test_reply_is_valid_json_for_unicode(assistant):
     status, messages = assistant.send("¿Qué es un benzo? 日本語 \u202e", sender=sender())
     assert status == 200 and json.dumps(messages)
+
+
+def test_visitors_words_never_reach_the_logs(assistant):
+    secret = "zebra-" + uuid.uuid4().hex
+    assistant.send(f"my private story {secret} and i took the whole bottle", sender=sender())
+    assistant.send(f"/{secret}" + "{", sender=sender())
+    assistant.send("x" * 10 + secret + "\x00", sender=sender())
+    logs = assistant.rasa.log.read_text(errors="replace") + assistant.actions.log.read_text(errors="replace")
+    assert secret not in logs

@@ -1,0 +1,59 @@
+"""Serves the page with the web widget; the widget talks to Rasa's socket.io channel.
+
+    python -m bot.web.app   (WEB_PORT, default 8080; the page points the widget at PORT)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import facts
+
+HERE = Path(__file__).resolve().parent
+WIDGET_JS = HERE / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+
+
+def render_page(rasa_port: int) -> str:
+    """The demo page, with the Rasa port and the emergency numbers filled in."""
+    f = facts.load()
+    page = (HERE / "static" / "index.html").read_text(encoding="utf-8")
+    for placeholder, value in (("__RASA_PORT__", str(rasa_port)), ("__EMERGENCY__", f.emergency_number),
+                               ("__CRISIS__", f.crisis_line)):
+        page = page.replace(placeholder, value)
+    return page
+
+
+def create_app(rasa_port: int) -> Sanic:
+    """The Sanic app; fails early with a clear message if the widget is not installed."""
+    if not WIDGET_JS.exists():
+        raise FileNotFoundError(f"{WIDGET_JS} is missing: run `make web` (npm ci in bot/web)")
+    page = render_page(rasa_port)
+    app = Sanic("benzo_faq_web")
+
+    @app.get("/")
+    async def index(request: Request) -> HTTPResponse:
+        return response.html(page)
+
+    @app.get("/webchat.js")
+    async def widget(request: Request) -> HTTPResponse:
+        return await response.file(WIDGET_JS, mime_type="application/javascript")
+
+    @app.get("/health")
+    async def health(request: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    return app
+
+
+def main() -> None:
+    """Runs the web app on WEB_PORT."""
+    app = create_app(int(os.environ.get("PORT", "5005")))
+    app.run(host="0.0.0.0", port=int(os.environ.get("WEB_PORT", "8080")), access_log=False)
+
+
+if __name__ == "__main__":
+    main()
