@@ -17,7 +17,7 @@ def test_facts_come_from_the_domain():
 def test_no_other_file_hard_codes_the_phone_line():
     f = facts.load()
     digits = f.phone_digits[-10:]
-    pattern = re.compile(r"\D*".join(digits))  # 800-301-3753, (800) 301 3753, 8003013753...
+    pattern = re.compile(r"\D*".join(digits))  # the ten digits in any format
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     offenders = []
     for name in tracked:

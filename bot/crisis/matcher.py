@@ -101,6 +101,10 @@ class CrisisMatcher:
         self._correction_cache: Dict[str, str] = {}
         for rule in spec.get("rules", []):
             self._add_rule(rule)
+        self.figurative = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        figurative = (spec.get("figurative") or {}).get("phrases", [])
+        if figurative:
+            self.figurative.add("figurative", [self.normalise(p) for p in figurative])
         for combo in spec.get("combinations", []):
             self._check_kind(combo, combo.get("name", "combination"))
             self.combinations.append(combo)
@@ -282,6 +286,22 @@ class CrisisMatcher:
                 spans = [signals[sig] for sig in combo["all"]]
                 return Detection(combo["kind"], combo.get("name", "combination"),
                                  min(s for s, _ in spans), max(e for _, e in spans))
+        return None
+
+    def benign(self, text: str) -> str | None:
+        """Why the message looks safe although it uses danger words, or None.
+
+        A figure of speech ("this heat is killing me"), or danger words that every rule
+        dropped as history, resolved or negated ("I overdosed years ago, I'm fine now").
+        Used to overrule the trained classifier when no rule fired.
+        """
+        doc = self.normalise(text)
+        if self.figurative(doc):
+            return "figurative"
+        reasons = {self._dropped(self.rules[name], doc, s, e) for name, s, e in self.matches(doc)
+                   if self.rules[name].get("kind")}
+        if reasons and reasons <= {"history", "resolved", "negated"}:
+            return "past or negated"
         return None
 
     def kind_hint(self, text: str) -> str | None:

@@ -3,11 +3,12 @@
 It runs after intent classification. Two paths escalate, and either one is enough:
 the rule-based :class:`bot.crisis.matcher.CrisisMatcher` (patterns in
 ``bot/crisis/patterns.yml``), and the trained ``emergency`` intent (top of the ranking,
-or above ``classifier_threshold`` anywhere in it). On every emergency it sets the
+or above ``classifier_threshold`` anywhere in it) unless the matcher finds the message benign
+(a figure of speech, or danger words only in the past or negated). On every emergency it sets the
 ``emergency_kind`` entity, which picks the reply's variation in the domain. When the
 escalated message was also a question the model understood (its intent was ``faq``, or it
-has a question mark, and the ResponseSelector is confident), it adds the ``also_answer`` entity: a rule then answers the question
-after the safety message.
+has a question mark, and the ResponseSelector is confident), it adds the ``also_answer``
+entity: a rule then answers the question after the safety message.
 """
 from __future__ import annotations
 
@@ -92,11 +93,23 @@ class CrisisDetector(GraphComponent):
         ranking = ((message.get("response_selector") or {}).get("faq") or {}).get("ranking") or []
         return bool(ranking) and (ranking[0].get("confidence") or 0.0) >= self.config["also_answer_threshold"]
 
+    @staticmethod
+    def _demote(message: Message) -> None:
+        """The classifier's emergency was overruled: the next intent in the ranking wins."""
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != EMERGENCY_INTENT]
+        if (message.get(INTENT) or {}).get("name") == EMERGENCY_INTENT:
+            fallback = ranking[0] if ranking else {"name": "out_of_scope", "confidence": 0.0}
+            message.set(INTENT, fallback, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""
         text = message.get(TEXT) or ""
         detection = self.matcher.detect(text)
         if detection is None and not self._classifier_flags(message):
+            return
+        if detection is None and self.matcher.benign(text):
+            self._demote(message)
             return
         if detection is not None:
             kind, source = detection.kind, f"rule:{detection.rule}"

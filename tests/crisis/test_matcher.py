@@ -81,3 +81,18 @@ def test_patterns_file_errors_are_clear(tmp_path: Path, matcher):
 def test_explain_says_why_a_match_was_dropped(matcher):
     reasons = {e["dropped"] for e in matcher.explain("I am not suicidal")}
     assert "negated" in reasons
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("ugh this commute is killing me", "figurative"),
+    ("I'm dying to know when you open", "figurative"),
+    ("I overdosed years ago and I'm fine now, can you help me taper?", "past or negated"),
+])
+def test_benign_messages_are_recognised(matcher, text, reason):
+    assert matcher.detect(text) is None
+    assert matcher.benign(text) == reason
+
+
+def test_danger_is_never_benign(matcher):
+    assert matcher.benign("i want to kill myself") is None
+    assert matcher.benign("everything feels pointless and I made my decision") is None

@@ -47,7 +47,7 @@ def test_intent_shorthand_cannot_set_slots_or_restart(assistant):
 
 
 def test_danger_in_the_middle_of_a_100kb_message_escalates(assistant):
-    filler = "I have a question about how long your program is and about insurance. " * 700
+    filler = "I have a question about how long your program is and about insurance. " * 800
     text = filler + " Right now I am holding the pills, I took the whole bottle. " + filler
     assert len(text) > 100_000
     _, messages = assistant.send(text, sender=sender())

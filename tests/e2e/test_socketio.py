@@ -23,7 +23,7 @@ async def converse(port: int, text: str, timeout: float = 30):
         got.set()
 
     session = uuid.uuid4().hex
-    await client.connect(f"http://127.0.0.1:{port}", socketio_path="/socket.io", transports=["websocket"])
+    await client.connect(f"http://127.0.0.1:{port}", socketio_path="/socket.io", transports=["polling"])
     try:
         await client.emit("session_request", {"session_id": session})
         await asyncio.sleep(0.5)

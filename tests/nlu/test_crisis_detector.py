@@ -80,3 +80,11 @@ def test_a_statement_of_danger_is_not_answered_as_an_faq(detector):
                                                      "confidence": 0.9}]}})
     detector.process([m])
     assert "also_answer" not in {e["entity"] for e in m.get("entities")}
+
+
+def test_classifier_alone_does_not_escalate_a_figure_of_speech(detector):
+    m = message("the wait on hold is killing me lol", "emergency", 0.99,
+                [{"name": "emergency", "confidence": 0.99}, {"name": "out_of_scope", "confidence": 0.01}])
+    detector.process([m])
+    assert m.get("intent")["name"] == "out_of_scope" and not kind_of(m)
+    assert all(r["name"] != "emergency" for r in m.get("intent_ranking"))
