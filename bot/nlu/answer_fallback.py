@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.base import ConfiguredComponent
 
 RETRIEVAL_INTENT = "faq"
 NEVER_FALLBACK = ("emergency",)
@@ -35,7 +34,7 @@ def faq_ranking(message: Message) -> List[Tuple[str, float]]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class AnswerConfidenceFallback(GraphComponent):
+class AnswerConfidenceFallback(ConfiguredComponent):
     """Predicts ``nlu_fallback`` with two suggestions when the intent or answer is doubtful."""
 
     @staticmethod
@@ -49,24 +48,7 @@ class AnswerConfidenceFallback(GraphComponent):
             "questions": {},
         }
 
-    def __init__(self, config: Dict[str, Any]) -> None:
-        """Stores the thresholds and the suggestion questions."""
-        self.config = {**self.get_default_config(), **config}
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "AnswerConfidenceFallback":
-        """Creates the component (see parent class for full docstring)."""
-        return cls(config)
-
-    def process_training_data(self, training_data: Any) -> Any:
-        """Nothing to learn."""
-        return training_data
 
     def doubt(self, message: Message) -> str | None:
         """Why the prediction should not be trusted, or None."""

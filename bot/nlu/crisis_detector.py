@@ -16,14 +16,12 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher, load_spacy
+from bot.nlu.base import ConfiguredComponent
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ GENERAL_KIND = "general"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class CrisisDetector(GraphComponent):
+class CrisisDetector(ConfiguredComponent):
     """Escalates every message that says someone may be in danger now."""
 
     @staticmethod
@@ -51,21 +49,11 @@ class CrisisDetector(GraphComponent):
 
     def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
         """Builds the matcher from the configured patterns and spaCy pipeline."""
-        self.config = {**self.get_default_config(), **config}
+        super().__init__(config)
         self.matcher = matcher or CrisisMatcher(
             Path(self.config["patterns"]), load_spacy(Path(self.config["spacy_model"]))
         )
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "CrisisDetector":
-        """Creates the component (see parent class for full docstring)."""
-        return cls(config)
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Overrides the intent of each message that the matcher or the classifier flags."""
@@ -73,9 +61,6 @@ class CrisisDetector(GraphComponent):
             self.process_one(message)
         return messages
 
-    def process_training_data(self, training_data: Any) -> Any:
-        """Nothing to learn: the patterns are the model."""
-        return training_data
 
     def _classifier_flags(self, message: Message) -> bool:
         intent = message.get(INTENT) or {}
