@@ -244,6 +244,8 @@ class CrisisMatcher:
 
     def _dropped(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> str | None:
         """Why this match does not count, or None if it does."""
+        if end < len(doc) and doc[end].norm_ in rule.get("not_followed_by", ()):
+            return "figurative"
         if self._negated_inside(rule, doc, start, end):
             return "negated"
         context = rule.get("context", "strict")
@@ -300,7 +302,7 @@ class CrisisMatcher:
             return "figurative"
         reasons = {self._dropped(self.rules[name], doc, s, e) for name, s, e in self.matches(doc)
                    if self.rules[name].get("kind")}
-        if reasons and reasons <= {"history", "resolved", "negated"}:
+        if reasons and reasons <= {"history", "resolved", "negated", "figurative"}:
             return "past or negated"
         return None
 

@@ -24,6 +24,9 @@ from bot.crisis.matcher import CrisisMatcher, damerau_levenshtein
     ("the voices are telling me to do it", "psychosis"),
     ("i cant breath", "medical"),
     ("i have a knife and i'm going to hurt him", "harm_to_others"),
+    ("i think im dying", "medical"),
+    ("i dont see the point in living anymore", "suicide"),
+    ("im going to take all my pills tonight", "suicide"),
 ])
 def test_danger_is_detected_with_its_kind(matcher, text, kind):
     detection = matcher.detect(text)
@@ -41,6 +44,8 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
     "this insurance paperwork is killing me",
     "I'd kill for a good night's sleep",
     "how long does the fatigue last",
+    "I'm dying to know your hours",
+    "I want to take all my doses at night, is that ok?",
     "",
     "   ",
 ])
