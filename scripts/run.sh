@@ -50,4 +50,4 @@ Try:  curl -s -XPOST http://localhost:$PORT/webhooks/rest/webhook -H 'Content-Ty
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"
-echo "A server exited (see logs/); stopping the others."
+echo "Shutting down (a server exited or Ctrl-C; see logs/)."
