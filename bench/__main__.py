@@ -243,6 +243,11 @@ def main(argv: List[str] | None = None) -> int:
         stop_all()
         print("\nbench: INTERRUPTED (Ctrl-C); every server it started was stopped.")
         return 130
+    except SystemExit as e:
+        if e.code == 143:
+            stop_all()
+            print("\nbench: TERMINATED (SIGTERM); every server it started was stopped.")
+        raise
     finally:
         stop_all()
 

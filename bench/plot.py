@@ -29,17 +29,21 @@ def _draw(latencies_ms: Dict[str, Dict[str, List[float]]], out: Path, title: str
             if not values:
                 continue
             ys = [(i + 1) / len(values) for i in range(len(values))]
-            ax.step(values, ys, where="post", color=COLORS.get(setup), label=f"{setup} (n={len(values)})")
+            ax.step(values, ys, where="post", color=COLORS.get(setup), label=setup)
         ax.set_xscale("log")
         ax.set_title(f"{level} client{'s' if level != '1' else ''}")
         ax.set_xlabel("latency (ms, log scale)")
         ax.grid(True, which="both", alpha=0.3)
         for q in (0.5, 0.95, 0.99):
             ax.axhline(q, color="black", lw=0.5, alpha=0.4)
-        ax.legend(loc="lower right", fontsize=8)
     axes[0][0].set_ylabel("share of requests answered within")
+    handles: Dict[str, object] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=len(handles), fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

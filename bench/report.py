@@ -255,11 +255,15 @@ def summary_markdown(results: Results, plot_name: str | None) -> str:
         f"- commit `{meta['commit']}`{' with uncommitted changes' if meta.get('dirty') else ''}; "
         f"Rasa {meta['rasa']}, Sanic {meta['sanic']}, Python {meta['python']}",
         f"- machine: {meta['cpus']} CPUs, load average {meta.get('loadavg_start')} at start, "
-        f"{meta.get('loadavg_end')} at end (other work on the machine slows every setup alike, not evenly)",
-        f"- inputs hash (data + domain): project {meta.get('project_inputs')}, baseline {meta.get('baseline_inputs')}"
+        f"{meta.get('loadavg_end')} at end (other work on the machine adds noise, and the setups, measured one "
+        f"after the other, may not see the same load)",
+        f"- inputs hash (config + domain + data): project {meta.get('project_inputs')}, "
+        f"baseline {meta.get('baseline_inputs')}"
         + ("; **models/current.tar.gz is older than its training inputs**" if meta.get("project_model_stale") else ""),
-        f"- run took {fmt(meta.get('duration_s'), 's')}; requests per level: {meta.get('requests')}, "
-        f"time budget per level {meta.get('level_seconds')} s",
+        f"- run took {fmt(meta.get('duration_s'), 's')}; at most "
+        + ", ".join(f"{n} requests at {c} client{'s' if c != '1' else ''}"
+                    for c, n in (meta.get("requests") or {}).items())
+        + f", each level within {meta.get('level_seconds')} s",
         "",
         "## Targets",
         "",
