@@ -20,7 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.sanitize import MAX_CHARS, sanitize
+from bot.channels.sanitize import MAX_CHARS, keep_original, sanitize
 from bot.crisis import shared_matcher
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ class SafeRestInput(InputChannel):
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(UserMessage(text, collector, body["sender"],
-                                                 input_channel=self.name(), metadata=body["metadata"]))
+                                                 input_channel=self.name(),
+                                                 metadata=keep_original(raw, text, body["metadata"])))
             except Exception:
                 logger.exception("rest channel: handling a message from %s failed", body["sender"])
                 if not collector.messages:

@@ -6,7 +6,8 @@
   ``/`` is removed and the rest is understood like any other text.
 - Control characters become spaces, Unicode is normalised, and the text is capped at
   ``MAX_CHARS``. A longer message keeps its beginning and end, and any sentence in the
-  middle that names a danger, so the crisis detector still sees it.
+  middle that names a danger, so the crisis detector still sees it; the full message
+  is kept in the message metadata (`original_text`), so nothing the visitor wrote is lost.
 """
 from __future__ import annotations
 
@@ -53,3 +54,10 @@ def shorten(text: str, is_danger: Callable[[str], bool] | None = None, limit: in
 def sanitize(text: str | None, is_danger: Callable[[str], bool] | None = None) -> str:
     """The text the assistant understands for what the visitor typed."""
     return shorten(strip_shortcut(clean(text)), is_danger)
+
+
+def keep_original(raw: str | None, text: str, metadata: dict | None) -> dict | None:
+    """Metadata that keeps the visitor's full message when it was shortened, so nothing is lost."""
+    if raw is None or len(raw) <= MAX_CHARS or raw == text:
+        return metadata
+    return {**(metadata or {}), "original_text": raw}

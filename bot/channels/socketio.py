@@ -14,7 +14,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot.channels.rest import is_danger
-from bot.channels.sanitize import MAX_CHARS, sanitize
+from bot.channels.sanitize import MAX_CHARS, keep_original, sanitize
 
 
 def widget_button(button: Dict[str, Any]) -> Dict[str, Any]:
@@ -58,6 +58,7 @@ class SafeSocketIOInput(SocketIOInput):
         async def safe_on_new_message(message: UserMessage) -> Any:
             raw = message.text or ""
             message.text = sanitize(raw, is_danger if len(raw) > MAX_CHARS else None)
+            message.metadata = keep_original(raw, message.text, message.metadata)
             output = message.output_channel
             if isinstance(output, SocketIOOutput) and not isinstance(output, SafeSocketIOOutput):
                 message.output_channel = SafeSocketIOOutput(output.sio, output.bot_message_evt)

@@ -1,7 +1,7 @@
 """What visitors type is cleaned before the assistant sees it."""
 from __future__ import annotations
 
-from bot.channels.sanitize import MAX_CHARS, clean, sanitize, shorten, strip_shortcut
+from bot.channels.sanitize import MAX_CHARS, clean, keep_original, sanitize, shorten, strip_shortcut
 
 
 def test_intent_shortcuts_lose_their_slash():
@@ -27,3 +27,10 @@ def test_long_messages_are_capped_but_keep_danger_from_the_middle():
 
 def test_short_messages_are_untouched():
     assert shorten("hello", is_danger=lambda s: True) == "hello"
+
+
+def test_a_shortened_message_keeps_its_original_in_metadata():
+    raw = "x" * (MAX_CHARS * 3)
+    text = sanitize(raw)
+    assert keep_original(raw, text, {"a": 1}) == {"a": 1, "original_text": raw}
+    assert keep_original("hi", "hi", None) is None
