@@ -101,3 +101,18 @@ def test_benign_messages_are_recognised(matcher, text, reason):
 def test_danger_is_never_benign(matcher):
     assert matcher.benign("i want to kill myself") is None
     assert matcher.benign("everything feels pointless and I made my decision") is None
+
+
+@pytest.mark.parametrize("text", [
+    "I can't catch my breath and my lips are tingling",
+    "i've been cutting and it wont stop bleeding",
+    "i'm so done with life. goodbye everyone",
+    "there's someone in my head telling me to jump",
+    "my grandma doesn't know who we are and is screaming",
+])
+def test_phrasings_found_missing_in_a_review(matcher, text):
+    assert matcher.detect(text) is not None, matcher.explain(text)
+
+
+def test_past_suicidal_thoughts_that_are_resolved_do_not_escalate(matcher):
+    assert matcher.detect("i had suicidal thoughts years ago but im fine now") is None
