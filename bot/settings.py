@@ -9,8 +9,6 @@ from dataclasses import dataclass
 class Settings:
     """What an operator can set without touching code."""
 
-    port: int = 5005
-    actions_port: int = 5055
     # Staff alert for flagged conversations: POSTed to this URL when set (no message text).
     alert_webhook_url: str = ""
     alert_timeout_s: float = 3.0
@@ -28,8 +26,6 @@ def load(env: "os._Environ[str] | dict[str, str]" = os.environ) -> Settings:
             raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
 
     return Settings(
-        port=int(number("PORT", 5005, int)),
-        actions_port=int(number("ACTIONS_PORT", 5055, int)),
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
         alert_timeout_s=float(number("ALERT_TIMEOUT_S", 3.0, float)),
     )

@@ -326,7 +326,3 @@ class CrisisMatcher:
                         "span": doc[start:end].text, "dropped": reason})
         return out
 
-
-def detect_all(matcher: CrisisMatcher, texts: Iterable[str]) -> List[Detection | None]:
-    """Convenience for suites: one detection (or None) per text."""
-    return [matcher.detect(t) for t in texts]
