@@ -62,11 +62,11 @@ def rel(path: Path) -> str:
 
 
 def measure_setup(setup: str, model: Path | None, budget: Budget, raw: Path, messages: List[str],
-                  latencies: Dict[str, Dict[str, List[float]]]) -> Dict[str, Any]:
-    """Starts one setup, measures cold start, quality, load and peak memory, and stops it."""
+                  latencies: Dict[str, Dict[str, List[float]]], entry: Dict[str, Any]) -> None:
+    """Starts one setup, measures cold start, quality, load and peak memory into ``entry``, and stops it."""
     print(f"[{setup}] starting the server{'s' if setup != 'floor' else ''}...", flush=True)
     running = start_setup(setup, model, raw / "logs")
-    entry: Dict[str, Any] = {"url": running.url, "cold_start_s": round(running.cold_start_s, 2)}
+    entry.update({"url": running.url, "cold_start_s": round(running.cold_start_s, 2)})
     try:
         print(f"[{setup}] answering after {running.cold_start_s:.1f}s (PID {running.server.pid})", flush=True)
         if running.actions_start_s is not None:
@@ -106,7 +106,53 @@ def measure_setup(setup: str, model: Path | None, budget: Budget, raw: Path, mes
     finally:
         running.stop()
         print(f"[{setup}] stopped", flush=True)
-    return entry
+
+
+def measure(budget: Budget, setups: List[str], raw: Path, results: Dict[str, Any], failures: List[str],
+            latencies: Dict[str, Dict[str, List[float]]]) -> None:
+    """Training times (full mode), then each setup in turn; fills ``results`` as numbers come in.
+
+    A setup that fails is recorded with its error and the run goes on; an interruption
+    (Ctrl-C, SIGTERM) propagates with what was measured so far already in ``results``.
+    """
+    setups_out: Dict[str, Any] = results["setups"]
+    if budget.train:
+        keep = raw / "baseline-scratch.tar.gz"
+        baseline_key = models.baseline_hash()
+        need_baseline = models.cached_baseline() is None
+        for setup, config in (("project", PROJECT_CONFIG), ("baseline", BASELINE_CONFIG)):
+            if setup not in setups:
+                continue
+            training = setups_out.setdefault(setup, {}).setdefault("training", {})
+            try:
+                costs.training_times(setup, config, raw / "logs", training,
+                                     keep if setup == "baseline" and need_baseline else None)
+            except Exception as e:
+                failures.append(f"training {setup}: {e}")
+                training["error"] = str(e)[:2000]
+                print(f"[{setup}] training failed: {str(e)[:500]}", flush=True)
+        if need_baseline and keep.exists() and models.baseline_hash() == baseline_key:
+            models.store_baseline(keep, baseline_key, setups_out["baseline"]["training"].get("scratch_s"))
+            keep.unlink()
+    else:
+        for setup in ("project", "baseline"):
+            if setup in setups:
+                setups_out.setdefault(setup, {})["training"] = {"skipped": "quick mode"}
+
+    messages = load.load_messages()
+    for setup in setups:
+        entry = setups_out.setdefault(setup, {})
+        try:
+            model: Path | None = None
+            if setup == "project":
+                model = PROJECT_MODEL
+            elif setup == "baseline":
+                model = models.ensure_baseline(raw / "logs" / "baseline-train.log")
+            measure_setup(setup, model, budget, raw, messages, latencies, entry)
+        except Exception as e:
+            failures.append(f"{setup}: {e}")
+            entry["error"] = str(e)[:2000]
+            print(f"[{setup}] FAILED: {str(e)[:1500]}", flush=True)
 
 
 def run(budget: Budget, setups: List[str]) -> int:
@@ -146,44 +192,20 @@ def run(budget: Budget, setups: List[str]) -> int:
     latencies: Dict[str, Dict[str, List[float]]] = {}
     print(f"bench: {budget.mode} mode, commit {commit}, setups {', '.join(setups)}; raw output in {rel(raw)}",
           flush=True)
-
-    training: Dict[str, Dict[str, Any]] = {}
-    if budget.train:
-        keep = raw / "baseline-scratch.tar.gz"
-        baseline_key = models.baseline_hash()
-        need_baseline = models.cached_baseline() is None
-        for setup, config in (("project", PROJECT_CONFIG), ("baseline", BASELINE_CONFIG)):
-            if setup not in setups:
-                continue
-            try:
-                training[setup] = costs.training_times(
-                    setup, config, raw / "logs", keep if setup == "baseline" and need_baseline else None)
-            except Exception as e:
-                failures.append(f"training {setup}: {e}")
-                training[setup] = {"error": str(e)[:2000]}
-                print(f"[{setup}] training failed: {str(e)[:500]}", flush=True)
-        if need_baseline and keep.exists() and models.baseline_hash() == baseline_key:
-            models.store_baseline(keep, baseline_key, training["baseline"].get("scratch_s"))
-            keep.unlink()
-    else:
-        training = {s: {"skipped": "quick mode"} for s in ("project", "baseline")}
-
-    messages = load.load_messages()
-    for setup in setups:
-        try:
-            model: Path | None = None
-            if setup == "project":
-                model = PROJECT_MODEL
-            elif setup == "baseline":
-                model = models.ensure_baseline(raw / "logs" / "baseline-train.log")
-            entry = measure_setup(setup, model, budget, raw, messages, latencies)
-        except Exception as e:
-            failures.append(f"{setup}: {e}")
-            entry = {"error": str(e)[:2000]}
-            print(f"[{setup}] FAILED: {str(e)[:1500]}", flush=True)
-        if setup in training:
-            entry["training"] = training[setup]
-        results["setups"][setup] = entry
+    interrupted: str | None = None
+    try:
+        measure(budget, setups, raw, results, failures, latencies)
+    except KeyboardInterrupt:
+        interrupted = "Ctrl-C"
+    except SystemExit as e:
+        if e.code != 143:
+            raise
+        interrupted = "SIGTERM"
+    if interrupted:
+        stop_all()
+        meta["interrupted"] = interrupted
+        meta["notes"].append(f"Interrupted ({interrupted}): partial results, the missing numbers are n/a.")
+        stem += "-partial"
 
     results["ratios"] = {f"{a}_vs_{b}": report.speed_ratios(results, a, b)
                          for a, b in (("project", "baseline"), ("project", "floor"), ("baseline", "floor"))
@@ -213,6 +235,10 @@ def run(budget: Budget, setups: List[str]) -> int:
     counts = {s: sum(t["status"] == s for t in targets) for s in ("met", "missed", "n/a")}
     files = f"{rel(out_json)}, {out_md.name}" + (f", {out_png.name}" if plot_name else "")
     duration = f"{meta['duration_s'] // 60:.0f}m{meta['duration_s'] % 60:02.0f}s"
+    if interrupted:
+        print(f"bench: INTERRUPTED ({interrupted}) after {duration}; every server it started was stopped; "
+              f"partial results in {files}")
+        return 130 if interrupted == "Ctrl-C" else 143
     if failures:
         print(f"bench: FINISHED WITH {len(failures)} FAILURE(S) ({'; '.join(f[:120] for f in failures)}) "
               f"in {duration}; results in {files}")

@@ -48,13 +48,14 @@ def add_one_example(copy: Path) -> None:
         f.write(EXTRA_EXAMPLE)
 
 
-def training_times(setup: str, config: Path, logs: Path, keep_model: Path | None = None) -> Dict[str, Any]:
+def training_times(setup: str, config: Path, logs: Path, result: Dict[str, Any],
+                   keep_model: Path | None = None) -> Dict[str, Any]:
     """Training time from scratch and after adding one example, in a temporary copy.
 
+    Each time goes into ``result`` as soon as it is measured (an interrupted run keeps it).
     If ``keep_model`` is given, the model trained from scratch is copied there before the
     copy is deleted (lets the full run reuse it as the cached baseline).
     """
-    result: Dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-train-{setup}-") as tmp:
         copy = make_copy(config, Path(tmp) / "project")
         cache = copy / ".rasa" / "cache"
@@ -62,7 +63,8 @@ def training_times(setup: str, config: Path, logs: Path, keep_model: Path | None
         print(f"[{setup}] training from scratch in a temporary copy (log {logs / f'{setup}-train-scratch.log'})...",
               flush=True)
         result["scratch_s"] = round(train(Path("config.yml"), models, "scratch", copy,
-                                          logs / f"{setup}-train-scratch.log", cache), 1)
+                                          logs / f"{setup}-train-scratch.log", cache, label=setup), 1)
+        result["scratch_model_mb"] = size_mb(models / "scratch.tar.gz")
         print(f"[{setup}] from scratch: {result['scratch_s']:.0f}s", flush=True)
         if keep_model is not None:
             keep_model.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,6 @@ def training_times(setup: str, config: Path, logs: Path, keep_model: Path | None
         add_one_example(copy)
         print(f"[{setup}] training again after adding one example (with the copy's cache)...", flush=True)
         result["incremental_s"] = round(train(Path("config.yml"), models, "incremental", copy,
-                                              logs / f"{setup}-train-incremental.log", cache), 1)
+                                              logs / f"{setup}-train-incremental.log", cache, label=setup), 1)
         print(f"[{setup}] after one added example: {result['incremental_s']:.0f}s", flush=True)
-        result["scratch_model_mb"] = size_mb(models / "scratch.tar.gz")
     return result

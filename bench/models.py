@@ -82,7 +82,7 @@ def store_baseline(model: Path, key: str, train_s: float | None = None) -> Path:
 
 
 def train(config: Path, out: Path, name: str, cwd: Path, log: Path, cache_dir: Path,
-          timeout_s: float = 7200.0) -> float:
+          timeout_s: float = 7200.0, label: str = "") -> float:
     """Runs ``rasa train`` in ``cwd`` with its own cache; returns the wall time in seconds.
 
     Output goes to ``log``; a progress line is printed every minute. Raises on failure.
@@ -101,7 +101,7 @@ def train(config: Path, out: Path, name: str, cwd: Path, log: Path, cache_dir: P
                 elapsed = time.perf_counter() - t0
                 if elapsed > timeout_s:
                     raise RuntimeError(f"training {name} took more than {timeout_s:.0f}s") from None
-                print(f"  ... still training {name} ({elapsed / 60:.0f} min)", flush=True)
+                print(f"[{label or name}] ... still training ({name}, {elapsed / 60:.0f} min)", flush=True)
     finally:
         proc.stop()
     seconds = time.perf_counter() - t0
@@ -120,6 +120,6 @@ def ensure_baseline(log: Path) -> Path:
     print(f"Baseline model: training with {BASELINE_CONFIG.relative_to(ROOT)} (inputs {key}, "
           f"takes minutes; log {log.relative_to(ROOT)})...", flush=True)
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    seconds = train(BASELINE_CONFIG, MODELS_DIR, "baseline", ROOT, log, MODELS_DIR / "cache")
+    seconds = train(BASELINE_CONFIG, MODELS_DIR, "baseline", ROOT, log, MODELS_DIR / "cache", label="baseline")
     print(f"Baseline model: trained in {seconds:.0f}s", flush=True)
     return store_baseline(BASELINE_MODEL, key, seconds)
