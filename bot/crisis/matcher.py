@@ -269,11 +269,15 @@ class CrisisMatcher:
                 found.append((self.nlp.vocab.strings[match_id], start, end))
         return sorted(found, key=lambda m: (m[1], m[2]))
 
-    def detect(self, text: str) -> Detection | None:
+    def _as_doc(self, text: str | Doc) -> Doc:
+        """A normalised Doc: callers that ask several questions normalise once and pass the Doc."""
+        return text if isinstance(text, Doc) else self.normalise(text)
+
+    def detect(self, text: str | Doc) -> Detection | None:
         """The first crisis that the message states is happening now, or None."""
-        if not text or not text.strip():
+        doc = self._as_doc(text)
+        if not doc.text.strip():
             return None
-        doc = self.normalise(text)
         signals: Dict[str, Tuple[int, int]] = {}
         for name, start, end in self.matches(doc):
             rule = self.rules[name]
@@ -290,14 +294,14 @@ class CrisisMatcher:
                                  min(s for s, _ in spans), max(e for _, e in spans))
         return None
 
-    def benign(self, text: str) -> str | None:
+    def benign(self, text: str | Doc) -> str | None:
         """Why the message looks safe although it uses danger words, or None.
 
         A figure of speech ("this heat is killing me"), or danger words that every rule
         dropped as history, resolved or negated ("I overdosed years ago, I'm fine now").
         Used to overrule the trained classifier when no rule fired.
         """
-        doc = self.normalise(text)
+        doc = self._as_doc(text)
         if self.figurative(doc):
             return "figurative"
         reasons = {self._dropped(self.rules[name], doc, s, e) for name, s, e in self.matches(doc)
@@ -306,9 +310,9 @@ class CrisisMatcher:
             return "past or negated"
         return None
 
-    def kind_hint(self, text: str) -> str | None:
+    def kind_hint(self, text: str | Doc) -> str | None:
         """The kind of the first rule that matches at all, ignoring context (for labelling)."""
-        doc = self.normalise(text)
+        doc = self._as_doc(text)
         for name, _, _ in self.matches(doc):
             kind = self.rules[name].get("kind")
             if kind:

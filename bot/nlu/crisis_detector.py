@@ -90,16 +90,17 @@ class CrisisDetector(ConfiguredComponent):
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""
         text = message.get(TEXT) or ""
-        detection = self.matcher.detect(text)
+        doc = self.matcher.normalise(text)  # once: detect, benign and kind_hint share it
+        detection = self.matcher.detect(doc)
         if detection is None and not self._classifier_flags(message):
             return
-        if detection is None and self.matcher.benign(text):
+        if detection is None and self.matcher.benign(doc):
             self._demote(message)
             return
         if detection is not None:
             kind, source = detection.kind, f"rule:{detection.rule}"
         else:
-            kind, source = self.matcher.kind_hint(text) or GENERAL_KIND, "classifier"
+            kind, source = self.matcher.kind_hint(doc) or GENERAL_KIND, "classifier"
         logger.debug("crisis detector escalates (%s, %s): %r", kind, source, text)
         previous = message.get(INTENT) or {}
         message.set(INTENT, {"name": EMERGENCY_INTENT, "confidence": 1.0}, add_to_output=True)
