@@ -42,6 +42,9 @@ class AnswerConfidenceFallback(ConfiguredComponent):
         """The component's default config."""
         return {
             "intent_threshold": 0.5,
+            # the retrieval intent's confidence sums its topics' probabilities, so an unknown
+            # message leans towards it: it may need a higher bar (None: intent_threshold)
+            "retrieval_intent_threshold": None,
             "ambiguity_threshold": 0.1,
             "answer_threshold": 0.4,
             # topic -> the question shown on its suggestion button (and sent when clicked)
@@ -58,7 +61,10 @@ class AnswerConfidenceFallback(ConfiguredComponent):
             return "no intent"
         if name in NEVER_FALLBACK or name == DEFAULT_NLU_FALLBACK_INTENT_NAME:
             return None
-        if confidence < self.config["intent_threshold"]:
+        threshold = self.config["intent_threshold"]
+        if name == RETRIEVAL_INTENT and self.config["retrieval_intent_threshold"] is not None:
+            threshold = self.config["retrieval_intent_threshold"]
+        if confidence < threshold:
             return "intent confidence"
         ranking = message.get(INTENT_RANKING_KEY) or []
         if len(ranking) >= 2:

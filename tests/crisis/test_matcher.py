@@ -27,6 +27,8 @@ from bot.crisis.matcher import CrisisMatcher, damerau_levenshtein
     ("i think im dying", "medical"),
     ("i dont see the point in living anymore", "suicide"),
     ("im going to take all my pills tonight", "suicide"),
+    ("his temperature is 104.5 and he is not making sense", "medical"),
+    ("I have a 105 fever right now", "medical"),
 ])
 def test_danger_is_detected_with_its_kind(matcher, text, kind):
     detection = matcher.detect(text)
@@ -36,6 +38,8 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
 
 @pytest.mark.parametrize("text", [
     "Can withdrawal cause seizures?",
+    "can benzo withdrawal cause a fever of 104?",
+    "it's 104 degrees outside and i'm tapering",
     "is suicidality a symptom?",
     "why is mixing benzos and opioids dangerous?",
     "I'm not suicidal, I just want to know if that's a symptom",

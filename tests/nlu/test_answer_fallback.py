@@ -63,3 +63,12 @@ def test_answer_confidence_only_matters_for_faq():
     m = message("greet", 0.9, answers=(("contact", 0.1),))
     component().process([m])
     assert m.get("intent")["name"] == "greet"
+
+
+def test_the_retrieval_intent_can_need_a_higher_confidence():
+    m = message("faq", 0.6)
+    component(retrieval_intent_threshold=0.7).process([m])
+    assert m.get("intent")["fallback_reason"] == "intent confidence"
+    other = message("greet", 0.6)
+    component(retrieval_intent_threshold=0.7).process([other])
+    assert other.get("intent")["name"] == "greet"
