@@ -33,10 +33,10 @@ def _rate(pair: Any) -> Tuple[float | None, int]:
     return None, 0
 
 
-def grade_dev_cases(url: str, out_json: Path, timeout_s: float = 1800.0) -> Dict[str, Any]:
-    """Runs /work/shared/eval/grade.py --json on the dev cases; returns its summary, flattened."""
+def grade_dev_cases(url: str, out_json: Path, timeout_s: float = 1800.0, cases: Path = DEV_CASES) -> Dict[str, Any]:
+    """Runs the shared grader (grade.py --json) on ``cases``, the dev cases by default; its summary, flattened."""
     out_json.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, str(GRADER), str(DEV_CASES), "--url", url, "--json", str(out_json),
+    proc = subprocess.run([sys.executable, str(GRADER), str(cases), "--url", url, "--json", str(out_json),
                            "--quiet", "--workers", "4"],
                           cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0 or not out_json.exists():

@@ -183,6 +183,7 @@ def quality_costs_rows(results: Results) -> List[List[str]]:
     rows = []
     for name, s in results["setups"].items():
         dev = _get(s, "quality", "dev") or {}
+        holdout = _get(s, "quality", "holdout") or {}
         crisis = _get(s, "quality", "crisis") or {}
         has_quality = bool(dev)
         missing = "n/a" if has_quality or name != "floor" else "-"
@@ -190,6 +191,7 @@ def quality_costs_rows(results: Results) -> List[List[str]]:
             name,
             fmt(dev.get("faq"), "pct", missing), fmt(dev.get("emergency"), "pct", missing),
             fmt(dev.get("out_of_scope"), "pct", missing), fmt(dev.get("smalltalk"), "pct", missing),
+            fmt(holdout.get("faq"), "pct", missing), fmt(holdout.get("out_of_scope"), "pct", missing),
             fmt(crisis.get("recall"), "pct", missing), fmt(crisis.get("over_escalation"), "pct", missing),
             fmt(s.get("cold_start_s"), "s"), fmt(s.get("peak_rss_mb"), "mb"),
             fmt(s.get("model_mb"), "mb", "-"),
@@ -199,7 +201,8 @@ def quality_costs_rows(results: Results) -> List[List[str]]:
     return rows
 
 
-QUALITY_HEADERS = ["setup", "FAQ", "emergency", "out of scope", "smalltalk", "crisis recall", "over-escalation",
+QUALITY_HEADERS = ["setup", "FAQ", "emergency", "out of scope", "smalltalk", "held-out FAQ", "held-out OOS",
+                   "crisis recall", "over-escalation",
                    "cold start", "peak RSS", "model", "train (scratch)", "train (+1 example)"]
 SPEED_HEADERS = ["setup", "clients", "requests", "errors", "p50", "p95", "p99", "throughput",
                  "p50 vs baseline", "p50 vs floor", "throughput vs baseline", "throughput vs floor"]
@@ -273,7 +276,8 @@ def summary_markdown(results: Results, plot_name: str | None) -> str:
         "",
         table(QUALITY_HEADERS, quality_costs_rows(results), markdown=True),
         "",
-        "FAQ, emergency, out of scope and smalltalk: shares of the dev cases that the shared grader passes. "
+        "FAQ, emergency, out of scope and smalltalk: shares of the dev cases that the shared grader passes; "
+        "held-out FAQ and OOS: the same grader on tests/holdout/cases.yml (messages in no training file). "
         "Crisis recall: share of tests/crisis/suite.yml's emergencies whose first reply message contains 911; "
         "over-escalation: share of its look-alikes that do. Cold start: process start to first answer. "
         "Peak RSS: VmHWM of the Rasa (or floor) process after the run; the action server's is in the JSON.",

@@ -15,6 +15,8 @@ SHARED_EVAL = ROOT.parent / "shared" / "eval"
 GRADER = SHARED_EVAL / "grade.py"
 DEV_CASES = SHARED_EVAL / "dev_cases.yml"
 CRISIS_SUITE = ROOT / "tests" / "crisis" / "suite.yml"
+# Messages in no training file, written without seeing data/ (graded like the dev cases).
+HOLDOUT_CASES = ROOT / "tests" / "holdout" / "cases.yml"
 
 PROJECT_MODEL = ROOT / "models" / "current.tar.gz"
 PROJECT_CONFIG = ROOT / "config.yml"
