@@ -15,7 +15,7 @@ export PORT ACTIONS_PORT WEB_PORT
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 
-.PHONY: help install spacy web train run shell test lint unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy web browser train run shell test lint unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ $(WIDGET): bot/web/package.json bot/web/package-lock.json
 
 web: $(WIDGET) ## Install the web widget (npm)
 
+browser: ## Install headless Chromium (Debian package) for the browser test, if missing
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "Installing chromium (apt-get)..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+	  || { echo "error: chromium is missing and 'apt-get install chromium' failed (needs root)"; exit 1; }; }
+
 run: $(MODEL) $(WIDGET) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
 	@scripts/run.sh
 
@@ -75,7 +81,7 @@ rasa-test: $(MODEL) ## rasa test on the test stories
 	@$(BIN)/rasa test core --stories tests/stories --model $(MODEL) --out results/core --fail-on-prediction-errors --quiet
 	@echo "rasa test: ok"
 
-model-tests: $(MODEL) ## Tests against the trained model: crisis suite, graded end to end
+model-tests: $(MODEL) $(WIDGET) browser ## Tests against the trained model: crisis suite, graded, browser, end to end
 	@$(BIN)/pytest -q -s -m model tests
 
 test: lint unit validate train rasa-test model-tests ## Install and run every test (what CI runs)

@@ -110,7 +110,7 @@ def assistant(tmp_path_factory) -> Iterator[Assistant]:
     actions = Server([str(BIN / "rasa"), "run", "actions", "--port", str(actions_port), "--actions", "actions"],
                      f"http://127.0.0.1:{actions_port}/health", logs / "actions.log", env)
     rasa = Server([str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
-                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"],
+                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--cors", "*"],
                   f"http://127.0.0.1:{port}/webhooks/rest/", logs / "rasa.log", env)
     actions.start()
     try:
