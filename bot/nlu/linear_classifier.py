@@ -135,7 +135,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.weights = weights
         self.bias = bias
         self.responses = responses or {}
-        self.retrieval_intents = sorted({lab.split("/", 1)[0] for lab in self.labels if "/" in lab})
+
+    @property
+    def retrieval_intents(self) -> List[str]:
+        """The retrieval intents among the labels (``faq`` for ``faq/<topic>``)."""
+        return sorted({label.split("/", 1)[0] for label in self.labels if "/" in label})
 
     @classmethod
     def create(
@@ -177,11 +181,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.labels = [str(c) for c in clf.classes_]
         self.weights = np.ascontiguousarray(clf.coef_.T)  # features x labels
         self.bias = clf.intercept_.copy()
-        self.retrieval_intents = sorted({lab.split("/", 1)[0] for lab in self.labels if "/" in lab})
-        self.responses = {
-            key: value for key, value in (training_data.responses or {}).items()
-            if key in {utter_action_for(lab) for lab in self.labels if "/" in lab}
-        }
+        answers = {utter_action_for(label) for label in self.labels if "/" in label}
+        self.responses = {key: value for key, value in (training_data.responses or {}).items() if key in answers}
         self.persist()
         return self._resource
 
