@@ -77,9 +77,9 @@ def measure_setup(setup: str, model: Path | None, budget: Budget, raw: Path, mes
             entry["model_mb"] = costs.size_mb(model)
         if setup != "floor":
             print(f"[{setup}] grading the dev cases ({rel(DEV_CASES.parent)}/{DEV_CASES.name})...", flush=True)
-            dev = quality.grade_dev_cases(running.url, raw / f"grade-{setup}.json")
+            dev = quality.grade_cases(running.url, raw / f"grade-{setup}.json")
             print(f"[{setup}] grading the held-out cases ({rel(HOLDOUT_CASES)})...", flush=True)
-            holdout = quality.grade_dev_cases(running.url, raw / f"grade-holdout-{setup}.json", cases=HOLDOUT_CASES)
+            holdout = quality.grade_cases(running.url, raw / f"grade-holdout-{setup}.json", cases=HOLDOUT_CASES)
             print(f"[{setup}] running the crisis suite...", flush=True)
             crisis = quality.crisis_suite(running.url, raw / f"crisis-{setup}.json", timeout_s=budget.request_timeout_s)
             entry["quality"] = {"dev": dev, "holdout": holdout, "crisis": crisis}

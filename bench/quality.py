@@ -33,7 +33,7 @@ def _rate(pair: Any) -> Tuple[float | None, int]:
     return None, 0
 
 
-def grade_dev_cases(url: str, out_json: Path, timeout_s: float = 1800.0, cases: Path = DEV_CASES) -> Dict[str, Any]:
+def grade_cases(url: str, out_json: Path, timeout_s: float = 1800.0, cases: Path = DEV_CASES) -> Dict[str, Any]:
     """Runs the shared grader (grade.py --json) on ``cases``, the dev cases by default; its summary, flattened."""
     out_json.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, str(GRADER), str(cases), "--url", url, "--json", str(out_json),

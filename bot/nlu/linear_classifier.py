@@ -110,7 +110,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # every intent weighs the same whatever its number of examples
             "class_weight": "balanced",
             "random_seed": 42,
-            # how many base intents to keep in ``intent_ranking``
+            # how many base intents to keep in ``intent_ranking`` (and topics in each answer's ranking)
             "ranking_length": 10,
             # a retrieval intent's confidence: the sum of its topics' probabilities ("sum"), or
             # its best topic's ("max": a question between two topics then reads as "not an FAQ")
@@ -131,15 +131,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.labels = labels or []
-        self.weights = weights
-        self.bias = bias
         self.responses = responses or {}
+        self._use(labels or [], weights, bias)
 
-    @property
-    def retrieval_intents(self) -> List[str]:
-        """The retrieval intents among the labels (``faq`` for ``faq/<topic>``)."""
-        return sorted({label.split("/", 1)[0] for label in self.labels if "/" in label})
+    def _use(self, labels: List[str], weights: np.ndarray | None, bias: np.ndarray | None) -> None:
+        """Sets the model, and the retrieval intents among its labels (``faq`` for ``faq/<topic>``) once."""
+        self.labels, self.weights, self.bias = labels, weights, bias
+        self.retrieval_intents = sorted({label.split("/", 1)[0] for label in labels if "/" in label})
 
     @classmethod
     def create(
@@ -178,9 +176,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             random_state=self.config["random_seed"],
         )
         clf.fit(scipy.sparse.vstack(rows, format="csr"), y)
-        self.labels = [str(c) for c in clf.classes_]
-        self.weights = np.ascontiguousarray(clf.coef_.T)  # features x labels
-        self.bias = clf.intercept_.copy()
+        # weights: features x labels
+        self._use([str(c) for c in clf.classes_], np.ascontiguousarray(clf.coef_.T), clf.intercept_.copy())
         answers = {utter_action_for(label) for label in self.labels if "/" in label}
         self.responses = {key: value for key, value in (training_data.responses or {}).items() if key in answers}
         self.persist()
@@ -227,19 +224,19 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking[: self.config["ranking_length"]], add_to_output=True)
             if self.retrieval_intents:
-                self._set_answers(message, base, topics)
+                self._set_answers(message, topics)
         return messages
 
-    def _set_answers(
-        self, message: Message, base: Dict[str, float], topics: Dict[str, List[Tuple[str, float]]]
-    ) -> None:
+    def _set_answers(self, message: Message, topics: Dict[str, List[Tuple[str, float]]]) -> None:
+        """Each retrieval intent's topics, ranked by probability given the intent, as a ResponseSelector would."""
         selector = dict(message.get(RESPONSE_SELECTOR_PROPERTY_NAME) or {})
         selector[RESPONSE_SELECTOR_RETRIEVAL_INTENTS] = self.retrieval_intents
         for intent in self.retrieval_intents:
-            total = sum(p for _, p in topics.get(intent, [])) or 1e-12
-            ranked = [(label, p / total) for label, p in topics.get(intent, [])]
+            ranked = topics.get(intent)
             if not ranked:
                 continue
+            total = sum(p for _, p in ranked) or 1e-12
+            ranked = [(label, p / total) for label, p in ranked]
             top_label, top_conf = ranked[0]
             utter = utter_action_for(top_label)
             selector[intent] = {
@@ -251,7 +248,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 },
                 RESPONSE_SELECTOR_RANKING_KEY: [
                     {"id": i, PREDICTED_CONFIDENCE_KEY: c, INTENT_RESPONSE_KEY: label}
-                    for i, (label, c) in enumerate(ranked[:10])
+                    for i, (label, c) in enumerate(ranked[: self.config["ranking_length"]])
                 ],
             }
         message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selector, add_to_output=True)
