@@ -6,7 +6,7 @@ ACTIONS_PORT ?= 5055
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SPACY := build/spacy_en/meta.json
+SPACY := build/spacy_en/meta.json# bot/settings.py SPACY_DIR (tests/test_settings.py checks they agree)
 MODEL := models/current.tar.gz
 WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
 WEB_PORT ?= 8080
@@ -35,7 +35,7 @@ $(STAMP): requirements.lock scripts/find-python.sh
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
 $(SPACY): $(STAMP) bot/build_spacy.py
-	@$(BIN)/python -m bot.build_spacy build/spacy_en
+	@$(BIN)/python -m bot.build_spacy
 
 spacy: $(SPACY) ## Build the spaCy pipeline (blank English + lookup lemmatizer)
 
@@ -61,7 +61,7 @@ browser: ## Install headless Chromium (Debian package) for the browser test, if 
 	  || { echo "error: chromium is missing and 'apt-get install chromium' failed (needs root)"; exit 1; }; }
 
 run: $(MODEL) $(WIDGET) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
-	@scripts/run.sh
+	@$(BIN)/python -m bot run
 
 shell: $(MODEL) ## Chat with the trained model in the terminal (rasa shell)
 	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml

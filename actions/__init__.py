@@ -1,5 +1,6 @@
-"""Custom actions run by the action server (`rasa run actions`). Nothing here is needed for
-an emergency reply: those are static domain responses, so they work with this server down."""
-from actions.alert_staff import ActionAlertStaff
+"""Custom actions run by the action server (``python -m bot.action_server``), one module per concern.
 
-__all__ = ["ActionAlertStaff"]
+None today: emergency replies and answers are static domain responses, and staff alerts are
+raised by the event broker (``bot/alerts/``), so nothing a visitor needs waits on this server.
+The callback form's validation (next) will live here.
+"""

@@ -28,7 +28,6 @@ from bench.settings import (
     CONCURRENCY,
     DEV_CASES,
     FULL,
-    GRADER,
     HOLDOUT_CASES,
     PROJECT_CONFIG,
     PROJECT_MODEL,
@@ -38,7 +37,9 @@ from bench.settings import (
     SETUPS,
     WEBHOOK_PATH,
     Budget,
+    rel,
 )
+from bot.evaluation.grading import GRADER
 
 
 def git(*args: str) -> str:
@@ -52,14 +53,6 @@ def git(*args: str) -> str:
 def loadavg() -> str:
     """The 1/5/15-minute load averages, e.g. '1.52 1.40 1.33'."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def rel(path: Path) -> str:
-    """A path relative to the project root when it is inside it."""
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def measure_setup(setup: str, model: Path | None, budget: Budget, raw: Path, messages: List[str],
@@ -180,7 +173,7 @@ def run(budget: Budget, setups: List[str]) -> int:
         "requests": {str(k): v for k, v in budget.requests.items()}, "level_seconds": budget.level_seconds,
         "setups": {
             "project": "rasa run models/current.tar.gz, credentials.yml (project channels), endpoints.yml "
-                       "+ action server",
+                       "(action server, crisis alert broker) + action server (bot.launch, as make run)",
             "baseline": "rasa run bench/models/baseline.tar.gz (bench/baseline_config.yml on the same data and "
                         "domain), bench/baseline_credentials.yml (stock rest), endpoints.yml + action server",
             "floor": "bench/floor_server.py: bare Sanic, fixed JSON reply",

@@ -14,6 +14,7 @@ from typing import Any, Dict
 
 from bench.models import train
 from bench.settings import ROOT
+from bot.settings import SPACY_DIR
 
 # Appended to the copy's data/nlu/conversation.yml before the second training.
 EXTRA_EXAMPLE = '\n- intent: greet\n  examples: |\n    - good evening, is anyone there\n'
@@ -33,10 +34,10 @@ def make_copy(config: Path, dest: Path) -> Path:
     shutil.copyfile(ROOT / "domain.yml", dest / "domain.yml")
     shutil.copytree(ROOT / "data", dest / "data")
     # The project's custom components and the spaCy pipeline they load (config.yml's
-    # `model: build/spacy_en` is relative to the working directory).
+    # SpacyNLP's `model:` in config.yml is relative to the working directory).
     shutil.copytree(ROOT / "bot", dest / "bot", ignore=shutil.ignore_patterns("__pycache__"))
-    if (ROOT / "build" / "spacy_en").exists():
-        shutil.copytree(ROOT / "build" / "spacy_en", dest / "build" / "spacy_en")
+    if SPACY_DIR.exists():
+        shutil.copytree(SPACY_DIR, dest / SPACY_DIR.relative_to(ROOT))
     return dest
 
 

@@ -16,8 +16,10 @@ from typing import Dict, Iterable, List
 
 import rasa
 
-from bench.servers import Managed
-from bench.settings import BASELINE_CONFIG, MODELS_DIR, PROJECT_CONFIG, PROJECT_MODEL, RASA, ROOT, subprocess_env
+from bench.servers import start, stop
+from bench.settings import BASELINE_CONFIG, MODELS_DIR, PROJECT_CONFIG, PROJECT_MODEL, ROOT
+from bot import launch
+from bot import settings as settings_module
 
 BASELINE_MODEL = MODELS_DIR / "baseline.tar.gz"
 BASELINE_KEY = MODELS_DIR / "baseline.key"
@@ -87,15 +89,18 @@ def train(config: Path, out: Path, name: str, cwd: Path, log: Path, cache_dir: P
 
     Output goes to ``log``; a progress line is printed every minute. Raises on failure.
     """
-    args = [str(RASA), "train", "--config", str(config), "--domain", "domain.yml", "--data", "data",
-            "--out", str(out), "--fixed-model-name", name]
-    env: Dict[str, str] = subprocess_env(RASA_CACHE_DIRECTORY=str(cache_dir))
-    proc = Managed(f"rasa train ({name})", args, log, env=env, cwd=cwd).start()
+    # Rasa puts its working directory on sys.path and reads the config's relative paths
+    # (the spaCy pipeline's `model:`) from it, so a copy's training runs in the copy.
+    argv = [str(launch.BIN / "rasa"), "train", "--config", str(config),
+            "--domain", "domain.yml", "--data", "data", "--out", str(out), "--fixed-model-name", name]
+    env: Dict[str, str] = launch.process_env(settings_module.load({}), RASA_CACHE_DIRECTORY=str(cache_dir))
+    proc = start(launch.Service(f"rasa train ({name})", argv, env, "", log, cwd=cwd))
+    assert proc.proc is not None
     t0 = time.perf_counter()
     try:
         while True:
             try:
-                code = proc.wait(timeout=60)
+                code = proc.proc.wait(timeout=60)
                 break
             except subprocess.TimeoutExpired:
                 elapsed = time.perf_counter() - t0
@@ -103,7 +108,7 @@ def train(config: Path, out: Path, name: str, cwd: Path, log: Path, cache_dir: P
                     raise RuntimeError(f"training {name} took more than {timeout_s:.0f}s") from None
                 print(f"[{label or name}] ... still training ({name}, {elapsed / 60:.0f} min)", flush=True)
     finally:
-        proc.stop()
+        stop(proc)
     seconds = time.perf_counter() - t0
     if code != 0 or not (out / f"{name}.tar.gz").exists():
         raise RuntimeError(f"rasa train ({name}) failed with exit code {code}; log {log}:\n{proc.tail()}")

@@ -278,8 +278,9 @@ def summary_markdown(results: Results, plot_name: str | None) -> str:
         "",
         "FAQ, emergency, out of scope and smalltalk: shares of the dev cases that the shared grader passes; "
         "held-out FAQ and OOS: the same grader on tests/holdout/cases.yml (messages in no training file). "
-        "Crisis recall: share of tests/crisis/suite.yml's emergencies whose first reply message contains 911; "
-        "over-escalation: share of its look-alikes that do. Cold start: process start to first answer. "
+        "Crisis recall: share of tests/crisis/suite.yml's emergencies whose first reply message contains 911 and "
+        "whose reply gives the center's line; over-escalation: share of its look-alikes whose first message "
+        "contains 911. Cold start: process start to first answer. "
         "Peak RSS: VmHWM of the Rasa (or floor) process after the run; the action server's is in the JSON.",
         "",
         "## Speed",

@@ -1,27 +1,31 @@
-"""Paths, environment and the request budgets of a benchmark run (quick or full)."""
+"""Paths and the request budgets of a benchmark run (quick or full).
+
+The project's own paths (root, shared eval material, crisis suite, credentials, endpoints)
+come from :mod:`bot.settings`; the environment of every process the bench starts is
+:func:`bot.launch.process_env`. What is here is the bench's own.
+"""
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-BIN = Path(sys.executable).parent
-RASA = BIN / "rasa"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
-GRADER = SHARED_EVAL / "grade.py"
-DEV_CASES = SHARED_EVAL / "dev_cases.yml"
-CRISIS_SUITE = ROOT / "tests" / "crisis" / "suite.yml"
-# Messages in no training file, written without seeing data/ (graded like the dev cases).
-HOLDOUT_CASES = ROOT / "tests" / "holdout" / "cases.yml"
+from bot.settings import CREDENTIALS as PROJECT_CREDENTIALS
+from bot.settings import CRISIS_SUITE, ENDPOINTS, HOLDOUT_CASES, ROOT, SHARED_EVAL, Settings
 
-PROJECT_MODEL = ROOT / "models" / "current.tar.gz"
+__all__ = [
+    "BASELINE_CONFIG", "BASELINE_CREDENTIALS", "BENCH", "CONCURRENCY", "CRISIS_SUITE", "DEV_CASES", "ENDPOINTS",
+    "FULL", "HOLDOUT_CASES", "MODELS_DIR", "PROJECT_CONFIG", "PROJECT_CREDENTIALS", "PROJECT_MODEL", "QUICK",
+    "RESULTS_DIR", "ROOT", "SETUPS", "SHARED_EVAL", "WEBHOOK_PATH", "Budget", "rel",
+]
+
+BENCH = ROOT / "bench"
+DEV_CASES = SHARED_EVAL / "dev_cases.yml"
+# HOLDOUT_CASES (from bot.settings): messages in no training file, graded like the dev cases.
+
+# What `make train` builds (the default MODEL), whatever MODEL the shell running the bench sets.
+PROJECT_MODEL = Settings().model
 PROJECT_CONFIG = ROOT / "config.yml"
-PROJECT_CREDENTIALS = ROOT / "credentials.yml"
-ENDPOINTS = ROOT / "endpoints.yml"
 BASELINE_CONFIG = BENCH / "baseline_config.yml"
 BASELINE_CREDENTIALS = BENCH / "baseline_credentials.yml"
 MODELS_DIR = BENCH / "models"
@@ -30,6 +34,14 @@ RESULTS_DIR = BENCH / "results"
 WEBHOOK_PATH = "/webhooks/rest/webhook"
 SETUPS: Tuple[str, ...] = ("project", "baseline", "floor")
 CONCURRENCY: Tuple[int, ...] = (1, 8, 32)
+
+
+def rel(path: Path) -> str:
+    """A path relative to the project root when it is inside it (for the results and messages)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -48,20 +60,3 @@ FULL = Budget(mode="full", requests={1: 300, 8: 800, 32: 1600}, level_seconds=15
               request_timeout_s=30.0, warmup_requests=10, train=True)
 QUICK = Budget(mode="quick", requests={1: 40, 8: 120, 32: 256}, level_seconds=20.0,
                request_timeout_s=30.0, warmup_requests=5, train=False)
-
-
-def subprocess_env(**extra: str) -> Dict[str, str]:
-    """The environment of every server and training started by the benchmark.
-
-    Quiet TensorFlow and SQLAlchemy, no telemetry (no network calls that would time the
-    internet instead of the assistant), and any ``extra`` variables.
-    """
-    env = dict(os.environ)
-    env.update({
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "RASA_TELEMETRY_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra)
-    return env

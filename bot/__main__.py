@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import List
 
-from bot.cli import crisis
+from bot.cli import crisis, run
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -13,6 +13,7 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
     crisis.register(groups)
+    run.register(groups)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import spacy
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "build" / "spacy_en"
+from bot.settings import SPACY_DIR as DEFAULT_OUTPUT
 
 
 def build(output: Path = DEFAULT_OUTPUT) -> Path:

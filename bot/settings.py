@@ -1,31 +1,165 @@
-"""Settings from environment variables, with defaults; secrets never live in the repo."""
+"""The one home of operator settings: environment variables, typed, validated at start.
+
+Every value an operator can set lives in :class:`Settings` (the README's "Settings" table
+lists them, and a test checks that it does). ``load()`` reads the environment and raises
+:class:`SettingsError` naming the variable and what is wrong with it, so a typo fails at
+start with a clear message instead of failing later, e.g. on the first emergency.
+
+Paths that are facts of the source tree, not settings (the spaCy pipeline, the patterns,
+the shared evaluation material), are the module constants below; nothing else writes them.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Dict, Mapping, Tuple
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACY_DIR = ROOT / "build" / "spacy_en"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+CREDENTIALS = ROOT / "credentials.yml"
+ENDPOINTS = ROOT / "endpoints.yml"
+CRISIS_SUITE = ROOT / "tests" / "crisis" / "suite.yml"
+HOLDOUT_CASES = ROOT / "tests" / "holdout" / "cases.yml"
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the variable and the fix."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What an operator can set without touching code."""
+    """What an operator can set without touching code (environment variable in brackets)."""
 
-    # Staff alert for flagged conversations: POSTed to this URL when set (no message text).
+    # Interface of the public servers (Rasa, web page) [INTERFACE]; 0.0.0.0 to serve other hosts.
+    interface: str = "127.0.0.1"
+    # Rasa's public channels (REST, socket.io) [PORT].
+    port: int = 5005
+    # The demo page with the widget [WEB_PORT].
+    web_port: int = 8080
+    # The action server [ACTIONS_PORT], bound to [ACTIONS_INTERFACE] (loopback unless multi-host).
+    actions_port: int = 5055
+    actions_interface: str = "127.0.0.1"
+    # The trained model served [MODEL].
+    model: Path = ROOT / "models" / "current.tar.gz"
+    # Log files of `make run`, appended and rotated [LOG_DIR].
+    log_dir: Path = ROOT / "logs"
+    # Durable state: the SQLite database of alerts (and, next, conversations) [VAR_DIR].
+    var_dir: Path = ROOT / "var"
+    # SQLAlchemy URL of the project's database [DATABASE_URL]; empty: SQLite in VAR_DIR.
+    database_url: str = ""
+    # Origins allowed to call the public channels from a browser [CORS_ORIGINS], space-separated;
+    # empty: the demo page's own origins.
+    cors_origins: Tuple[str, ...] = ()
+    # Largest request body any server accepts, in bytes [MAX_BODY_BYTES].
+    max_body_bytes: int = 1_000_000
+    # Staff alert webhook (POSTed JSON, never message text) [ALERT_WEBHOOK_URL]; empty: a WARNING log line.
     alert_webhook_url: str = ""
+    # Total time for one delivery attempt, DNS and connect included [ALERT_TIMEOUT_S].
     alert_timeout_s: float = 3.0
+    # Longest wait between two delivery attempts (backoff doubles up to it) [ALERT_RETRY_MAX_S].
+    alert_retry_max_s: float = 300.0
+    # A conversation flagged again within this window raises no second alert [ALERT_DEDUP_WINDOW_S].
+    alert_dedup_window_s: float = 3600.0
+    # Key that signs the widget's session ids [SESSION_SECRET]; empty: generated once, kept in VAR_DIR.
+    session_secret: str = ""
+    # A process of `make run` must answer its health check within this time [START_TIMEOUT_S].
+    start_timeout_s: float = 240.0
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL actually used."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'assistant.db'}"
+
+    @property
+    def allowed_origins(self) -> Tuple[str, ...]:
+        """The browser origins the public channels accept."""
+        if self.cors_origins:
+            return self.cors_origins
+        return (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}")
 
 
-def load(env: "os._Environ[str] | dict[str, str]" = os.environ) -> Settings:
-    """Reads the settings; a malformed number is an error that names the variable."""
-    def number(name: str, default: float, kind: type) -> float:
-        raw = env.get(name)
-        if raw in (None, ""):
-            return default
-        try:
-            return kind(raw)
-        except ValueError:
-            raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
+# Environment variable of each field.
+ENV_NAMES: Dict[str, str] = {
+    "interface": "INTERFACE", "port": "PORT", "web_port": "WEB_PORT", "actions_port": "ACTIONS_PORT",
+    "actions_interface": "ACTIONS_INTERFACE", "model": "MODEL", "log_dir": "LOG_DIR", "var_dir": "VAR_DIR",
+    "database_url": "DATABASE_URL", "cors_origins": "CORS_ORIGINS", "max_body_bytes": "MAX_BODY_BYTES",
+    "alert_webhook_url": "ALERT_WEBHOOK_URL", "alert_timeout_s": "ALERT_TIMEOUT_S",
+    "alert_retry_max_s": "ALERT_RETRY_MAX_S", "alert_dedup_window_s": "ALERT_DEDUP_WINDOW_S",
+    "session_secret": "SESSION_SECRET", "start_timeout_s": "START_TIMEOUT_S",
+}
 
-    return Settings(
-        alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
-        alert_timeout_s=float(number("ALERT_TIMEOUT_S", 3.0, float)),
-    )
+
+def _port(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise SettingsError(f"{name}={raw!r} is not a port number (1-65535)")
+    return value
+
+
+def _positive(name: str, raw: str, kind: type = float) -> float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if not value > 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"{name}={raw!r} is not an http(s) URL")
+    return raw
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``env`` (default: the process environment); raises SettingsError."""
+    env = os.environ if env is None else env
+    default = Settings()
+    values: Dict[str, object] = {}
+    for field in fields(Settings):
+        name = ENV_NAMES[field.name]
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            continue
+        current = getattr(default, field.name)
+        if field.name.endswith("port"):
+            values[field.name] = _port(name, raw)
+        elif field.name == "max_body_bytes":
+            values[field.name] = int(_positive(name, raw, int))
+        elif isinstance(current, float):
+            values[field.name] = _positive(name, raw)
+        elif isinstance(current, Path):
+            values[field.name] = (ROOT / raw) if not Path(raw).is_absolute() else Path(raw)
+        elif field.name == "cors_origins":
+            origins = tuple(raw.split())
+            for origin in origins:
+                if origin != "*":
+                    _url(name, origin)
+            values[field.name] = origins
+        elif field.name == "alert_webhook_url":
+            values[field.name] = _url(name, raw)
+        else:
+            values[field.name] = raw
+    settings = Settings(**values)  # type: ignore[arg-type]
+    ports = {"PORT": settings.port, "WEB_PORT": settings.web_port, "ACTIONS_PORT": settings.actions_port}
+    if len(set(ports.values())) < len(ports):
+        raise SettingsError("PORT, WEB_PORT and ACTIONS_PORT must differ: " +
+                            ", ".join(f"{k}={v}" for k, v in ports.items()))
+    return settings
+
+
+def environment(settings: Settings) -> Dict[str, str]:
+    """The settings as environment variables, for the processes the launcher starts."""
+    out: Dict[str, str] = {}
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        out[ENV_NAMES[field.name]] = " ".join(value) if isinstance(value, tuple) else str(value)
+    return out

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 from bot import facts
-from tests.conftest import ROOT
+from bot.settings import ROOT
 
 
 def test_facts_come_from_the_domain():

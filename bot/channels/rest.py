@@ -6,32 +6,50 @@ the bot's messages as JSON, like Rasa's own channel, but:
   ``sender`` gets a 400 with a clear error instead of a crash;
 - the text is sanitised (:mod:`bot.channels.sanitize`): no ``/intent`` shortcuts, no
   control characters, long messages capped without losing a danger in the middle;
-- visitors' messages are never logged above DEBUG (Rasa's channel logs them on errors).
+- an empty message (after cleaning) gets a prompt and the line without asking the model;
+- visitor ``metadata`` is kept only if it is a small JSON object;
+- visitors' messages are never logged above DEBUG (Rasa's channel logs them on errors);
+- ``GET /`` answers a plain status instead of Rasa's version banner.
 """
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict
+from typing import Any, Awaitable, Callable, Dict, List
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.sanitize import MAX_CHARS, keep_original, sanitize
-from bot.crisis import shared_matcher
+from bot import facts
+from bot.channels.sanitize import clean_text, keep_original
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 1_000_000  # Sanic refuses larger bodies earlier (SANIC_REQUEST_MAX_SIZE, bot/launch.py)
+MAX_METADATA_CHARS = 2000
 _SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
-def is_danger(sentence: str) -> bool:
-    """Whether the crisis patterns flag a sentence (used to keep it in long messages)."""
-    return shared_matcher().detect(sentence) is not None
+def safe_metadata(metadata: Any) -> Dict[str, Any] | None:
+    """A visitor's ``metadata`` if it is a small JSON object, else None (it is never trusted)."""
+    if not isinstance(metadata, dict):
+        return None
+    try:
+        size = len(json.dumps(metadata))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return metadata if size <= MAX_METADATA_CHARS else None
+
+
+def empty_reply() -> List[Dict[str, Any]]:
+    """What a message with nothing in it (after cleaning) gets: a prompt and the line, without asking the model."""
+    f = facts.load()
+    return [{"text": f"Please type your question in a few words. You can also call our team at {f.center_phone}, "
+                     f"{f.center_hours}.",
+             "buttons": [{"title": f"Call {f.center_phone}", "payload": f"tel:{f.center_phone_dial}"}]}]
 
 
 def parse_body(request: Request) -> Dict[str, Any]:
@@ -50,8 +68,23 @@ def parse_body(request: Request) -> Dict[str, Any]:
     sender = body.get("sender", "default")
     if not isinstance(sender, str) or not _SENDER.match(sender):
         raise ValueError('"sender" must be 1-128 letters, digits or _.:@-')
-    metadata = body.get("metadata")
-    return {"sender": sender, "message": message, "metadata": metadata if isinstance(metadata, dict) else None}
+    return {"sender": sender, "message": message, "metadata": safe_metadata(body.get("metadata"))}
+
+
+async def root_status(request: Request) -> HTTPResponse:
+    """``GET /``: a plain status; Rasa's own says "Hello from Rasa: <version>"."""
+    return response.json({"status": "ok"})
+
+
+class QuietRootBlueprint(Blueprint):
+    """A blueprint that, when registered, takes over Rasa's root route (no version banner)."""
+
+    def register(self, app: Any, options: Any) -> None:
+        """Replaces the handler of ``GET /`` before registering the channel's routes."""
+        for route in app.router.routes:
+            if route.path == "" and "GET" in route.methods:
+                route.handler = root_status
+        super().register(app, options)
 
 
 class SafeRestInput(InputChannel):
@@ -64,7 +97,7 @@ class SafeRestInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The channel's routes: a health check and the webhook."""
-        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        webhook = QuietRootBlueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -77,17 +110,17 @@ class SafeRestInput(InputChannel):
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             raw = body["message"]
-            if len(raw) > MAX_CHARS:  # long: scanning the middle for danger takes a moment
-                text = await asyncio.get_running_loop().run_in_executor(None, sanitize, raw, is_danger)
-            else:
-                text = sanitize(raw)
+            text = await clean_text(raw)
+            if not text:
+                return response.json(empty_reply())
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(UserMessage(text, collector, body["sender"],
                                                  input_channel=self.name(),
                                                  metadata=keep_original(raw, text, body["metadata"])))
-            except Exception:
-                logger.exception("rest channel: handling a message from %s failed", body["sender"])
+            except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
+                logger.error("rest channel: handling a message from %s failed: %s", body["sender"], type(e).__name__)
+                logger.debug("rest channel: failure details", exc_info=True)
                 if not collector.messages:
                     return response.json({"error": "the assistant could not answer; please try again"},
                                          status=500)

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from bot.crisis.matcher import CrisisMatcher, load_spacy
-
-SPACY_MODEL = Path(__file__).resolve().parent.parent.parent / "build" / "spacy_en"
+from bot.settings import SPACY_DIR
 
 
 @functools.lru_cache(maxsize=1)
 def shared_matcher() -> CrisisMatcher:
     """One matcher per process for code outside the NLU pipeline (channels, tools), built on first use."""
-    return CrisisMatcher(nlp=load_spacy(SPACY_MODEL))
+    return CrisisMatcher(nlp=load_spacy(SPACY_DIR))

@@ -3,7 +3,8 @@
 The rules live in ``patterns.yml`` beside this module (an admin reads and extends them).
 A message is first normalised token by token: lower case, letters repeated three or more
 times squashed ("helppp" -> "helpp"), known misspellings of crisis words corrected by edit
-distance ("sezure" -> "seizure"), then lemmatised with spaCy's lookup tables. Phrase rules
+distance (optimal string alignment, by rapidfuzz: "sezure" -> "seizure"), then lemmatised
+with spaCy's lookup tables. Phrase rules
 are matched on those lemmas (or on the normalised words), token rules with spaCy's
 ``Matcher``. A match does not count when its sentence shows it is not happening now:
 negated ("I'm not suicidal"), hypothetical ("what should I do if he has a seizure"), a
@@ -21,12 +22,15 @@ from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 import spacy
 import yaml
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
+from bot.names import DANGER_KINDS
+
 PATTERNS_PATH = Path(__file__).resolve().parent / "patterns.yml"
-KINDS = ("suicide", "overdose", "seizure", "psychosis", "medical", "harm_to_others")
 CONTEXTS = ("strict", "always", "urgent")
 SENTENCE_BREAKS = {".", "!", "?", ";", "...", "\n"}
 CLAUSE_BREAKS = {",", ":", "-", "but", "and", "so", "because", "cuz", "though"}
@@ -44,23 +48,19 @@ class Detection:
     end: int
 
 
-def damerau_levenshtein(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment edit distance, giving up (returning limit + 1) past ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: List[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+@dataclass(frozen=True)
+class Assessment:
+    """What the rules say about one message.
+
+    ``detection``: the rule that found danger now, or None. ``benign``: when nothing was
+    detected, why the danger words in it are safe (figurative, past, negated), or None.
+    ``kind``: the kind of the first rule that matched at all, whatever its context (the
+    kind to reply with when the classifier escalates without a rule).
+    """
+
+    detection: Detection | None
+    benign: str | None
+    kind: str | None
 
 
 def load_spacy(model_path: Path | None = None) -> Language:
@@ -113,8 +113,8 @@ class CrisisMatcher:
     @staticmethod
     def _check_kind(rule: Dict[str, Any], name: str) -> None:
         kind = rule.get("kind")
-        if kind not in KINDS and not rule.get("signal"):
-            raise ValueError(f"crisis rule {name!r}: kind {kind!r} is not one of {KINDS} and no signal is given")
+        if kind not in DANGER_KINDS and not rule.get("signal"):
+            raise ValueError(f"crisis rule {name!r}: kind {kind!r} is not one of {DANGER_KINDS} and no signal is given")
 
     def _add_rule(self, rule: Dict[str, Any]) -> None:
         name = str(rule.get("name") or f"rule{len(self.rules)}")
@@ -143,10 +143,9 @@ class CrisisMatcher:
         best = word
         if word not in self.fuzzy_words and word not in self.lemmas:
             limit = 1 if len(word) < 8 else 2
-            scored = [(damerau_levenshtein(word, w, limit), w) for w in self.fuzzy_words]
-            scored = [s for s in scored if s[0] <= limit]
+            scored = process.extract(word, self.fuzzy_words, scorer=OSA.distance, score_cutoff=limit, limit=None)
             if scored:
-                best = min(scored)[1]
+                best = min((distance, candidate) for candidate, distance, _ in scored)[1]
         if len(self._correction_cache) < 50_000:
             self._correction_cache[word] = best
         return best
@@ -273,15 +272,24 @@ class CrisisMatcher:
         """A normalised Doc: callers that ask several questions normalise once and pass the Doc."""
         return text if isinstance(text, Doc) else self.normalise(text)
 
-    def detect(self, text: str | Doc) -> Detection | None:
-        """The first crisis that the message states is happening now, or None."""
+    def assess(self, text: str | Doc) -> Assessment:
+        """The whole decision for one message, matching once: detection, benign reason and kind."""
         doc = self._as_doc(text)
         if not doc.text.strip():
-            return None
+            return Assessment(None, None, None)
+        found = [(name, start, end, self._dropped(self.rules[name], doc, start, end))
+                 for name, start, end in self.matches(doc)]
+        kind = next((self.rules[name]["kind"] for name, _, _, _ in found if self.rules[name].get("kind")), None)
+        detection = self._detection(found)
+        benign = None if detection is not None else self._benign(doc, found)
+        return Assessment(detection, benign, kind)
+
+    def _detection(self, found: Sequence[Tuple[str, int, int, str | None]]) -> Detection | None:
+        """The first rule (or combination of signals) that counts."""
         signals: Dict[str, Tuple[int, int]] = {}
-        for name, start, end in self.matches(doc):
+        for name, start, end, dropped in found:
             rule = self.rules[name]
-            if self._dropped(rule, doc, start, end):
+            if dropped:
                 continue
             if rule.get("signal"):
                 signals.setdefault(rule["signal"], (start, end))
@@ -294,30 +302,23 @@ class CrisisMatcher:
                                  min(s for s, _ in spans), max(e for _, e in spans))
         return None
 
-    def benign(self, text: str | Doc) -> str | None:
+    def _benign(self, doc: Doc, found: Sequence[Tuple[str, int, int, str | None]]) -> str | None:
         """Why the message looks safe although it uses danger words, or None.
 
         A figure of speech ("this heat is killing me"), or danger words that every rule
         dropped as history, resolved or negated ("I overdosed years ago, I'm fine now").
         Used to overrule the trained classifier when no rule fired.
         """
-        doc = self._as_doc(text)
         if self.figurative(doc):
             return "figurative"
-        reasons = {self._dropped(self.rules[name], doc, s, e) for name, s, e in self.matches(doc)
-                   if self.rules[name].get("kind")}
+        reasons = {dropped for name, _, _, dropped in found if self.rules[name].get("kind")}
         if reasons and reasons <= {"history", "resolved", "negated", "figurative"}:
             return "past or negated"
         return None
 
-    def kind_hint(self, text: str | Doc) -> str | None:
-        """The kind of the first rule that matches at all, ignoring context (for labelling)."""
-        doc = self._as_doc(text)
-        for name, _, _ in self.matches(doc):
-            kind = self.rules[name].get("kind")
-            if kind:
-                return kind
-        return None
+    def detect(self, text: str | Doc) -> Detection | None:
+        """The first crisis that the message states is happening now, or None."""
+        return self.assess(text).detection
 
     def explain(self, text: str) -> List[Dict[str, Any]]:
         """Each raw match with the reason it was dropped, for admins tuning the patterns."""

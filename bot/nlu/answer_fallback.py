@@ -1,7 +1,7 @@
 """Rasa graph component: do not guess when the intent *or the selected answer* is uncertain.
 
 Rasa's FallbackClassifier only looks at the intent's confidence, so a confident ``faq``
-intent with a doubtful answer from the ResponseSelector slips through (RasaHQ/rasa#9723,
+intent with a doubtful selected answer slips through (RasaHQ/rasa#9723,
 #9751). This component checks both, plus the gap between the top two intents, and on
 doubt predicts ``nlu_fallback`` with the two closest FAQ questions as the
 ``suggestion_1`` / ``suggestion_2`` entities, which the ``utter_not_understood`` response
@@ -9,28 +9,37 @@ shows as buttons. Emergencies are never turned into a fallback.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+import yaml
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.names import EMERGENCY_INTENT, FAQ_INTENT, SUGGESTION_ENTITIES
 from bot.nlu.base import ConfiguredComponent
+from bot.nlu.linear_classifier import answer_ranking
+from bot.settings import ROOT
 
-RETRIEVAL_INTENT = "faq"
-NEVER_FALLBACK = ("emergency",)
+NEVER_FALLBACK = (EMERGENCY_INTENT,)
+SUGGESTIONS_FILE = ROOT / "data" / "suggestions.yml"
+
+
+def load_suggestions(path: Path = SUGGESTIONS_FILE) -> Dict[str, str]:
+    """topic -> the question on its suggestion button, from ``data/suggestions.yml``."""
+    with open(path, encoding="utf-8") as f:
+        spec = yaml.safe_load(f) or {}
+    questions = spec.get("suggestions")
+    if not isinstance(questions, dict) or not all(isinstance(q, str) and q.strip() for q in questions.values()):
+        raise ValueError(f"{path}: expected `suggestions:` mapping each topic to a question")
+    return {str(k): str(v).strip() for k, v in questions.items()}
 
 
 def faq_ranking(message: Message) -> List[Tuple[str, float]]:
-    """The ResponseSelector's ranking of FAQ topics as (topic, confidence), best first."""
-    selector = (message.get("response_selector") or {}).get(RETRIEVAL_INTENT) or {}
-    ranking = selector.get("ranking") or []
-    out = []
-    for r in ranking:
-        key = r.get("intent_response_key") or ""
-        out.append((key.split("/", 1)[-1], float(r.get("confidence") or 0.0)))
-    return out
+    """The FAQ topics as (topic, confidence), best first."""
+    return answer_ranking(message, FAQ_INTENT)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -47,11 +56,14 @@ class AnswerConfidenceFallback(ConfiguredComponent):
             "retrieval_intent_threshold": None,
             "ambiguity_threshold": 0.1,
             "answer_threshold": 0.4,
-            # topic -> the question shown on its suggestion button (and sent when clicked)
-            "questions": {},
+            # topic -> the question on its suggestion button (sent when clicked)
+            "suggestions_file": str(SUGGESTIONS_FILE),
         }
 
-
+    def __init__(self, config: Dict[str, Any], questions: Dict[str, str] | None = None) -> None:
+        """Reads the suggestion questions (once, at start)."""
+        super().__init__(config)
+        self.questions = questions if questions is not None else load_suggestions(Path(self.config["suggestions_file"]))
 
     def doubt(self, message: Message) -> str | None:
         """Why the prediction should not be trusted, or None."""
@@ -62,7 +74,7 @@ class AnswerConfidenceFallback(ConfiguredComponent):
         if name in NEVER_FALLBACK or name == DEFAULT_NLU_FALLBACK_INTENT_NAME:
             return None
         threshold = self.config["intent_threshold"]
-        if name == RETRIEVAL_INTENT and self.config["retrieval_intent_threshold"] is not None:
+        if name == FAQ_INTENT and self.config["retrieval_intent_threshold"] is not None:
             threshold = self.config["retrieval_intent_threshold"]
         if confidence < threshold:
             return "intent confidence"
@@ -71,16 +83,17 @@ class AnswerConfidenceFallback(ConfiguredComponent):
             gap = float(ranking[0].get("confidence") or 0) - float(ranking[1].get("confidence") or 0)
             if gap < self.config["ambiguity_threshold"]:
                 return "ambiguous intent"
-        if name == RETRIEVAL_INTENT:
+        if name == FAQ_INTENT:
             answers = faq_ranking(message)
             if not answers or answers[0][1] < self.config["answer_threshold"]:
                 return "answer confidence"
         return None
 
     def suggestions(self, message: Message) -> List[str]:
-        """The questions of the two closest FAQ topics that have one configured."""
-        questions = self.config["questions"]
-        return [questions[t] for t, _ in faq_ranking(message) if t in questions][:2]
+        """The questions of the two closest FAQ topics; padded from the file's order so no button is ever empty."""
+        ranked = [self.questions[t] for t, _ in faq_ranking(message) if t in self.questions]
+        ranked += [q for q in self.questions.values() if q not in ranked]
+        return ranked[: len(SUGGESTION_ENTITIES)]
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Replaces doubtful predictions by ``nlu_fallback`` with suggestions."""
@@ -94,10 +107,10 @@ class AnswerConfidenceFallback(ConfiguredComponent):
             message.set(INTENT_RANKING_KEY,
                         [{"name": DEFAULT_NLU_FALLBACK_INTENT_NAME, "confidence": 1.0}] + ranking,
                         add_to_output=True)
-            entities = [e for e in message.get(ENTITIES) or [] if not e.get("entity", "").startswith("suggestion_")]
+            entities = [e for e in message.get(ENTITIES) or [] if e.get("entity") not in SUGGESTION_ENTITIES]
             text = message.get(TEXT) or ""
-            for i, question in enumerate(self.suggestions(message), start=1):
-                entities.append({"entity": f"suggestion_{i}", "value": question, "start": 0, "end": len(text),
+            for entity, question in zip(SUGGESTION_ENTITIES, self.suggestions(message)):
+                entities.append({"entity": entity, "value": question, "start": 0, "end": len(text),
                                  "confidence_entity": 1.0, "extractor": self.__class__.__name__})
             message.set(ENTITIES, entities, add_to_output=True)
         return messages

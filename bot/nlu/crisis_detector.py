@@ -7,7 +7,7 @@ or above ``classifier_threshold`` anywhere in it) unless the matcher finds the m
 (a figure of speech, or danger words only in the past or negated). On every emergency it sets the
 ``emergency_kind`` entity, which picks the reply's variation in the domain. When the
 escalated message was also a question the model understood (its intent was ``faq``, or it
-has a question mark, and the ResponseSelector is confident), it adds the ``also_answer``
+has a question mark, and the classifier is sure of the answer), it adds the ``also_answer``
 entity: a rule then answers the question after the safety message.
 """
 from __future__ import annotations
@@ -21,14 +21,19 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher, load_spacy
+from bot.names import (
+    ALSO_ANSWER_ENTITY,
+    EMERGENCY_INTENT,
+    FAQ_INTENT,
+    GENERAL_KIND,
+    KIND_ENTITY,
+    OUT_OF_SCOPE_INTENT,
+)
 from bot.nlu.base import ConfiguredComponent
+from bot.nlu.linear_classifier import answer_ranking
+from bot.settings import SPACY_DIR
 
 logger = logging.getLogger(__name__)
-
-EMERGENCY_INTENT = "emergency"
-KIND_ENTITY = "emergency_kind"
-ALSO_ANSWER_ENTITY = "also_answer"
-GENERAL_KIND = "general"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -40,10 +45,10 @@ class CrisisDetector(ConfiguredComponent):
         """The component's default config."""
         return {
             "patterns": str(PATTERNS_PATH),
-            "spacy_model": "build/spacy_en",
+            "spacy_model": str(SPACY_DIR),
             # the trained intent escalates from this confidence even when it is not on top
             "classifier_threshold": 0.3,
-            # answer an escalated question too when the ResponseSelector is this sure
+            # answer an escalated question too when the classifier is this sure of the answer
             "also_answer_threshold": 0.5,
         }
 
@@ -72,35 +77,35 @@ class CrisisDetector(ConfiguredComponent):
         )
 
     def _answerable(self, message: Message, previous_intent: str | None) -> bool:
-        """Whether the escalated message also asked a question the ResponseSelector is sure about."""
-        if previous_intent != "faq" and "?" not in (message.get(TEXT) or ""):
+        """Whether the escalated message also asked a question whose answer the classifier is sure of."""
+        if previous_intent != FAQ_INTENT and "?" not in (message.get(TEXT) or ""):
             return False
-        ranking = ((message.get("response_selector") or {}).get("faq") or {}).get("ranking") or []
-        return bool(ranking) and (ranking[0].get("confidence") or 0.0) >= self.config["also_answer_threshold"]
+        ranking = answer_ranking(message, FAQ_INTENT)
+        return bool(ranking) and ranking[0][1] >= self.config["also_answer_threshold"]
 
     @staticmethod
     def _demote(message: Message) -> None:
         """The classifier's emergency was overruled: the next intent in the ranking wins."""
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != EMERGENCY_INTENT]
         if (message.get(INTENT) or {}).get("name") == EMERGENCY_INTENT:
-            fallback = ranking[0] if ranking else {"name": "out_of_scope", "confidence": 0.0}
+            fallback = ranking[0] if ranking else {"name": OUT_OF_SCOPE_INTENT, "confidence": 0.0}
             message.set(INTENT, fallback, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""
         text = message.get(TEXT) or ""
-        doc = self.matcher.normalise(text)  # once: detect, benign and kind_hint share it
-        detection = self.matcher.detect(doc)
+        assessment = self.matcher.assess(text)
+        detection = assessment.detection
         if detection is None and not self._classifier_flags(message):
             return
-        if detection is None and self.matcher.benign(doc):
+        if detection is None and assessment.benign:
             self._demote(message)
             return
         if detection is not None:
             kind, source = detection.kind, f"rule:{detection.rule}"
         else:
-            kind, source = self.matcher.kind_hint(doc) or GENERAL_KIND, "classifier"
+            kind, source = assessment.kind or GENERAL_KIND, "classifier"
         logger.debug("crisis detector escalates (%s, %s): %r", kind, source, text)
         previous = message.get(INTENT) or {}
         message.set(INTENT, {"name": EMERGENCY_INTENT, "confidence": 1.0}, add_to_output=True)

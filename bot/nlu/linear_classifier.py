@@ -59,6 +59,19 @@ ARRAYS_FILE = "weights.npz"
 META_FILE = "meta.json"
 
 
+def answer_ranking(message: Message, retrieval_intent: str) -> List[Tuple[str, float]]:
+    """Reads back what ``_set_answers`` wrote: ``retrieval_intent``'s topics as (topic, confidence), best first.
+
+    The one reader of the answer ranking, for the components after the classifier.
+    """
+    selector = (message.get(RESPONSE_SELECTOR_PROPERTY_NAME) or {}).get(retrieval_intent) or {}
+    out: List[Tuple[str, float]] = []
+    for r in selector.get(RESPONSE_SELECTOR_RANKING_KEY) or []:
+        key = str(r.get(INTENT_RESPONSE_KEY) or "")
+        out.append((key.split("/", 1)[-1], float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0)))
+    return out
+
+
 def utter_action_for(label: str) -> str:
     """``faq/insurance`` -> ``utter_faq/insurance`` (Rasa's naming of retrieval responses)."""
     return f"utter_{label}"

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sanic import Sanic, response
@@ -12,6 +11,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import facts
+from bot import settings as settings_module
+from bot.logs import configure_logging
 
 HERE = Path(__file__).resolve().parent
 WIDGET_JS = HERE / "node_modules" / "rasa-webchat" / "lib" / "index.js"
@@ -50,9 +51,12 @@ def create_app(rasa_port: int) -> Sanic:
 
 
 def main() -> None:
-    """Runs the web app on WEB_PORT."""
-    app = create_app(int(os.environ.get("PORT", "5005")))
-    app.run(host="0.0.0.0", port=int(os.environ.get("WEB_PORT", "8080")), access_log=False)
+    """Runs the web app on INTERFACE:WEB_PORT."""
+    configure_logging()
+    config = settings_module.load()
+    app = create_app(config.port)
+    app.config.REQUEST_MAX_SIZE = config.max_body_bytes
+    app.run(host=config.interface, port=config.web_port, access_log=False, workers=1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.crisis.matcher import CrisisMatcher, damerau_levenshtein
+from bot.crisis.matcher import CrisisMatcher
 
 
 @pytest.mark.parametrize("text,kind", [
@@ -71,10 +71,18 @@ def test_misspellings_are_corrected_but_real_words_are_not(matcher):
     assert matcher.correct("bottle") == "bottle"
 
 
-def test_edit_distance():
-    assert damerau_levenshtein("seizure", "siezure", 2) == 1
-    assert damerau_levenshtein("abc", "abc", 1) == 0
-    assert damerau_levenshtein("kitten", "sitting", 1) == 2  # gives up past the limit
+def test_correction_takes_transpositions_as_one_edit_and_keeps_far_words(matcher):
+    assert matcher.correct("siezure") == "seizure"  # a transposition is one edit (OSA), not two
+    assert matcher.correct("kitten") == "kitten"
+
+
+def test_assess_gives_detection_benign_and_kind_in_one_pass(matcher):
+    danger = matcher.assess("i took the whole bottle of xanax")
+    assert danger.detection is not None and danger.benign is None and danger.kind == "overdose"
+    past = matcher.assess("i had a seizure two years ago, i'm fine now")
+    assert past.detection is None and past.benign == "past or negated" and past.kind == "seizure"
+    plain = matcher.assess("do you take insurance?")
+    assert plain == type(plain)(None, None, None)
 
 
 def test_patterns_file_errors_are_clear(tmp_path: Path, matcher):
@@ -99,12 +107,12 @@ def test_explain_says_why_a_match_was_dropped(matcher):
 ])
 def test_benign_messages_are_recognised(matcher, text, reason):
     assert matcher.detect(text) is None
-    assert matcher.benign(text) == reason
+    assert matcher.assess(text).benign == reason
 
 
 def test_danger_is_never_benign(matcher):
-    assert matcher.benign("i want to kill myself") is None
-    assert matcher.benign("everything feels pointless and I made my decision") is None
+    assert matcher.assess("i want to kill myself").benign is None
+    assert matcher.assess("everything feels pointless and I made my decision").benign is None
 
 
 @pytest.mark.parametrize("text", [

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from bot import facts
-from tests.conftest import flatten
+from bot.evaluation.replies import flatten
 
 pytestmark = pytest.mark.model
 

@@ -1,4 +1,4 @@
-"""The answer-confidence fallback: doubts the intent and the ResponseSelector's answer."""
+"""The answer-confidence fallback: doubts the intent and the selected answer."""
 from __future__ import annotations
 
 from rasa.shared.nlu.training_data.message import Message
@@ -11,7 +11,7 @@ QUESTIONS = {"insurance": "Do you take insurance?", "contact": "How can I reach 
 
 def component(**kw):
     return AnswerConfidenceFallback({"intent_threshold": 0.5, "ambiguity_threshold": 0.1,
-                                     "answer_threshold": 0.4, "questions": QUESTIONS, **kw})
+                                     "answer_threshold": 0.4, **kw}, questions=QUESTIONS)
 
 
 def message(intent, conf, second=0.0, answers=(("insurance", 0.9), ("contact", 0.05), ("book", 0.05))):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ import pytest
 import websockets
 
 from bot import facts
-from tests.conftest import BIN, ROOT, Server, free_port
+from bot.launch import Process, free_port, web_app
 
 pytestmark = pytest.mark.model
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -42,12 +41,10 @@ LINKS = "JSON.stringify([...document.querySelectorAll('.rw-replies a, .rw-messag
 @pytest.fixture(scope="module")
 def web_page(assistant) -> Iterator[str]:
     """The demo page (bot/web) on a free port, pointing its widget at the test's Rasa server."""
-    web_port = free_port()
-    env = {**os.environ, "PORT": str(assistant.port), "WEB_PORT": str(web_port)}
-    web = Server([str(BIN / "python"), "-m", "bot.web.app"], f"http://127.0.0.1:{web_port}/health",
-                 ROOT / "results" / "logs" / "web.log", env).start(60)
+    web = Process(web_app(assistant.settings)).start()
+    web.wait_healthy(60)
     try:
-        yield f"http://127.0.0.1:{web_port}/?open"
+        yield f"http://127.0.0.1:{assistant.settings.web_port}/?open"
     finally:
         web.stop()
 

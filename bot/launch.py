@@ -1,0 +1,232 @@
+"""How the servers start: the one place that builds their command lines and environment.
+
+``make run`` (through :mod:`bot.supervise`), the tests' fixtures and the benchmark all
+start the Rasa server, the action server and the web page from the :class:`Service`
+descriptions built here, and manage them as :class:`Process` objects: started in their own
+session, health-checked, stopped by their own PID (SIGTERM, then SIGKILL), never by name.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Dict, List, Sequence
+
+from bot.settings import CREDENTIALS, ENDPOINTS, ROOT, Settings, environment
+
+BIN = Path(sys.executable).parent
+HEALTH_PATHS = {"rasa": "/webhooks/rest/", "actions": "/health", "web": "/health"}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server to start: its name, command line, environment, health URL and log file."""
+
+    name: str
+    argv: List[str]
+    env: Dict[str, str]
+    health_url: str
+    log: Path
+    cwd: Path = ROOT
+
+
+def process_env(settings: Settings, **extra: str) -> Dict[str, str]:
+    """The environment of every process started here: the settings, quiet libraries, no telemetry."""
+    env = dict(os.environ)
+    env.update(environment(settings))
+    env.update({
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+        # Sanic reads SANIC_* into its config: every server refuses bodies over the limit.
+        "SANIC_REQUEST_MAX_SIZE": str(settings.max_body_bytes),
+    })
+    env.update(extra)
+    return env
+
+
+def rasa_server(settings: Settings, model: Path | None = None, credentials: Path = CREDENTIALS,
+                endpoints: Path | None = ENDPOINTS, name: str = "rasa") -> Service:
+    """``rasa run`` on the public channels only: no ``--enable-api`` (no model or admin HTTP API)."""
+    argv = [str(BIN / "rasa"), "run", "--model", str(model or settings.model),
+            "--interface", settings.interface, "--port", str(settings.port),
+            "--credentials", str(credentials), "--cors", *settings.allowed_origins]
+    if endpoints is not None:
+        argv += ["--endpoints", str(endpoints)]
+    return Service(name, argv, process_env(settings), _url(settings.interface, settings.port, "rasa"),
+                   settings.log_dir / f"{name}.log")
+
+
+def action_server(settings: Settings, name: str = "actions") -> Service:
+    """The action server (:mod:`bot.action_server`), on ACTIONS_INTERFACE (loopback by default)."""
+    argv = [sys.executable, "-m", "bot.action_server"]
+    return Service(name, argv, process_env(settings),
+                   _url(settings.actions_interface, settings.actions_port, "actions"),
+                   settings.log_dir / f"{name}.log")
+
+
+def web_app(settings: Settings, name: str = "web") -> Service:
+    """The demo page with the widget (:mod:`bot.web.app`)."""
+    argv = [sys.executable, "-m", "bot.web.app"]
+    return Service(name, argv, process_env(settings), _url(settings.interface, settings.web_port, "web"),
+                   settings.log_dir / f"{name}.log")
+
+
+def assistant(settings: Settings) -> List[Service]:
+    """Everything ``make run`` starts, in start order."""
+    return [action_server(settings), rasa_server(settings), web_app(settings)]
+
+
+def _url(interface: str, port: int, kind: str) -> str:
+    host = "127.0.0.1" if interface in ("0.0.0.0", "", "::") else interface
+    return f"http://{host}:{port}{HEALTH_PATHS[kind]}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET on ``url`` answers with a 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our own servers)
+            resp.read()
+            return 200 <= resp.status < 300
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def wait_until(check: Callable[[], bool], alive: Callable[[], bool], seconds: float, what: str,
+               tail: Callable[[], str] = lambda: "", interval: float = 0.2) -> float:
+    """Polls ``check`` until it holds; returns the seconds it took.
+
+    Raises RuntimeError early if ``alive`` turns false, or after ``seconds``.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if not alive():
+            raise RuntimeError(f"{what} exited during start:\n{tail()}")
+        if check():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise RuntimeError(f"{what} did not answer within {seconds:.0f} s:\n{tail()}")
+
+
+def children(pid: int) -> List[int]:
+    """PIDs of the direct children of ``pid`` (empty if it is gone)."""
+    found: List[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class Process:
+    """One running service, started in its own session so that a Ctrl-C reaches only its manager."""
+
+    service: Service
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    log_sink: IO[bytes] | int | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The service's name."""
+        return self.service.name
+
+    @property
+    def log(self) -> Path:
+        """The service's log file."""
+        return self.service.log
+
+    @property
+    def pid(self) -> int:
+        """The process id (the process must have been started)."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.proc.pid
+
+    def start(self, stdout: IO[bytes] | int | None = None) -> "Process":
+        """Starts the process; its output goes to ``stdout`` (default: appended to the service's log)."""
+        if stdout is None:
+            self.service.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.service.log, "ab") as out:
+                self._popen(out)
+        else:
+            self._popen(stdout)
+        return self
+
+    def _popen(self, out: IO[bytes] | int) -> None:
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(self.service.argv, cwd=self.service.cwd, env=self.service.env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, chars: int = 3000) -> str:
+        """The end of its log, for error messages."""
+        try:
+            return self.service.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_healthy(self, seconds: float = 240.0) -> float:
+        """Waits until the health URL answers; returns seconds since the start of the process."""
+        wait_until(lambda: http_ok(self.service.health_url), self.alive, seconds, self.name, self.tail)
+        return time.perf_counter() - self.started_at
+
+    def signal(self, sig: int) -> None:
+        """Sends ``sig`` to the process (not its children)."""
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, grace_s: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace_s``; leftover children are stopped by PID. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            kids = children(self.proc.pid)
+            try:
+                self.proc.send_signal(signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for kid in kids:
+                try:
+                    os.kill(kid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        return self.proc.returncode
+
+
+def start_all(services: Sequence[Service], seconds: float = 240.0) -> List[Process]:
+    """Starts ``services`` in order, each healthy before the next; stops them all on failure."""
+    started: List[Process] = []
+    try:
+        for service in services:
+            process = Process(service).start()
+            started.append(process)
+            process.wait_healthy(seconds)
+        return started
+    except BaseException:
+        for process in reversed(started):
+            process.stop()
+        raise
