@@ -1,25 +1,23 @@
 # Two commands set up a fresh machine:  make run  and  make test.  `make help` lists the rest.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PORT ?= 5005
-ACTIONS_PORT ?= 5055
+# Ports and every other operator setting are read by bot/settings.py from the environment
+# (README, "Settings"); `make run PORT=5006` passes them through.
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPACY := build/spacy_en/meta.json# bot/settings.py SPACY_DIR (tests/test_settings.py checks they agree)
 MODEL := models/current.tar.gz
 WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
-WEB_PORT ?= 8080
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
-export PORT ACTIONS_PORT WEB_PORT
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 
-.PHONY: help install spacy web browser train run shell test lint unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy web browser train run shell test lint types unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  Ports: PORT=$(PORT) (Rasa), ACTIONS_PORT=$(ACTIONS_PORT) (action server), WEB_PORT=$(WEB_PORT) (web page)"
+	@echo "  Settings (ports, paths, alerts...) come from the environment: see README.md, \"Settings\"."
 
 $(STAMP): requirements.lock scripts/find-python.sh
 	@py=$$(scripts/find-python.sh) || exit 1; \
@@ -70,6 +68,10 @@ lint: $(STAMP) ## Lint the Python code
 	@$(BIN)/ruff check bot actions tests bench
 	@echo "lint: ok"
 
+types: $(STAMP) ## Type check (mypy) of bot, actions and bench
+	@$(BIN)/mypy bot actions bench
+	@echo "types: ok"
+
 unit: $(SPACY) $(WIDGET) ## Unit tests (no trained model needed)
 	@$(BIN)/pytest -q -m "not model" tests
 
@@ -84,7 +86,7 @@ rasa-test: $(MODEL) ## rasa test on the test stories
 model-tests: $(MODEL) $(WIDGET) browser ## Tests against the trained model: crisis suite, graded, browser, end to end
 	@$(BIN)/pytest -q -s -m model tests
 
-test: lint unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
+test: lint types unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
 	@echo "make test: all passed"
 
 bench: $(MODEL) ## Benchmarks (QUICK=1 for a short run)

@@ -21,7 +21,7 @@ def configure_logging(level: int = logging.INFO) -> None:
 def rotating_file(path: Path, name: str) -> logging.Logger:
     """A logger that appends raw lines to ``path``, rotated at 10 MiB with 5 backups (never truncated)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(f"bot.logfile.{name}")
+    logger = logging.getLogger(f"bot.logfile.{name}.{path}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     if not logger.handlers:

@@ -23,10 +23,11 @@ from typing import Callable
 
 MAX_CHARS = 4000
 MAX_SCAN_CHARS = 200_000
+SEPARATOR = " … "
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 # Default-ignorable code points that are not of category Cf (those are removed by category).
 _IGNORABLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2065\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 _SPACES = re.compile(r"[^\S\n]{2,}")
@@ -45,8 +46,9 @@ def clean(text: str | None) -> str:
     """Normalised text without control, format or invisible characters nor runs of spaces, stripped."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", str(text))
-    text = _visible(_CONTROL.sub(" ", text))
+    text = _visible(_CONTROL.sub(" ", str(text)))
+    # after the removal, so that an invisible character between a letter and its accent hides nothing
+    text = unicodedata.normalize("NFC", text)
     return _SPACES.sub(" ", text).strip()
 
 
@@ -67,10 +69,10 @@ def shorten(text: str, is_danger: Callable[[str], bool] | None = None, limit: in
         for sentence in _SENTENCE.findall(middle):
             if budget <= 0:
                 break
-            if sentence.strip() and len(sentence) <= budget and is_danger(sentence):
+            if sentence.strip() and len(sentence) + len(SEPARATOR) <= budget and is_danger(sentence):
                 kept.append(sentence.strip())
-                budget -= len(sentence)
-    return " … ".join([head] + kept + [tail])
+                budget -= len(sentence) + len(SEPARATOR)
+    return SEPARATOR.join([head] + kept + [tail])
 
 
 def sanitize(text: str | None, is_danger: Callable[[str], bool] | None = None) -> str:

@@ -28,12 +28,14 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
-from bot.names import DANGER_KINDS
+from bot.names import ALL_KINDS
 
 PATTERNS_PATH = Path(__file__).resolve().parent / "patterns.yml"
 CONTEXTS = ("strict", "always", "urgent")
 SENTENCE_BREAKS = {".", "!", "?", ";", "...", "\n"}
 CLAUSE_BREAKS = {",", ":", "-", "but", "and", "so", "because", "cuz", "though"}
+PAST_SEASONS = {"year", "spring", "summer", "fall", "autumn", "winter", "month", "decade", "christmas"}
+PAST_AGES = {"a", "young", "little", "small", "kid", "child", "teen", "teenager", "girl", "boy", "baby", "toddler"}
 RECENT_UNITS = {"minute", "minutes", "min", "mins", "second", "seconds", "hour", "hours", "hr", "hrs",
                 "day", "days", "night", "nights"}
 
@@ -80,7 +82,8 @@ class CrisisMatcher:
         with open(patterns_path, encoding="utf-8") as f:
             spec = yaml.safe_load(f) or {}
         self.nlp = nlp if nlp is not None else load_spacy()
-        self.lemmas = self.nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        lemmatizer: Any = self.nlp.get_pipe("lemmatizer")
+        self.lemmas = lemmatizer.lookups.get_table("lemma_lookup")
         words = spec.get("words", {})
         self.fuzzy_words: Tuple[str, ...] = tuple(words.get("misspelled", []))
         self.fuzzy_exclude: Set[str] = set(words.get("never_corrected", []))
@@ -92,6 +95,8 @@ class CrisisMatcher:
         self.question_openers: Set[str] = set(words.get("question_openers", []))
         self.history = [tuple(h.split()) for h in words.get("history", [])]
         self.resolved = [tuple(h.split()) for h in words.get("resolved", [])]
+        self.reported = [tuple(h.split()) for h in words.get("reported", [])]
+        self.strong_history = [tuple(h.split()) for h in words.get("strong_history", [])]
         self.negation_window = int(spec.get("negation_window", 3))
         self.rules: Dict[str, Dict[str, Any]] = {}
         self.combinations: List[Dict[str, Any]] = []
@@ -105,6 +110,12 @@ class CrisisMatcher:
         figurative = (spec.get("figurative") or {}).get("phrases", [])
         if figurative:
             self.figurative.add("figurative", [self.normalise(p) for p in figurative])
+        # the visitor's own words that the danger is over, that they are safe, or that they ask in general:
+        # they overrule the trained classifier (never a rule that fired), matched on lemmas anywhere
+        self.reassuring = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        reassuring = [p for key in ("resolved", "safe_now", "general_question") for p in words.get(key, [])]
+        if reassuring:
+            self.reassuring.add("reassuring", [self.normalise(p) for p in reassuring])
         for combo in spec.get("combinations", []):
             self._check_kind(combo, combo.get("name", "combination"))
             self.combinations.append(combo)
@@ -113,8 +124,8 @@ class CrisisMatcher:
     @staticmethod
     def _check_kind(rule: Dict[str, Any], name: str) -> None:
         kind = rule.get("kind")
-        if kind not in DANGER_KINDS and not rule.get("signal"):
-            raise ValueError(f"crisis rule {name!r}: kind {kind!r} is not one of {DANGER_KINDS} and no signal is given")
+        if kind not in ALL_KINDS and not rule.get("signal"):
+            raise ValueError(f"crisis rule {name!r}: kind {kind!r} is not one of {ALL_KINDS} and no signal is given")
 
     def _add_rule(self, rule: Dict[str, Any]) -> None:
         name = str(rule.get("name") or f"rule{len(self.rules)}")
@@ -209,12 +220,33 @@ class CrisisMatcher:
 
     def _past(self, norms: Sequence[str]) -> bool:
         """History: "two years ago", "back in 2019", "used to"; but "20 minutes ago" is now."""
+        if self._strong_past(norms):
+            return True
+        for i in range(len(norms) - 3):  # "in the past hour" / "in the past few days" is recent
+            if tuple(norms[i:i + 3]) == ("in", "the", "past") and (norms[i + 3] in RECENT_UNITS or
+                                                                   norms[i + 3] in ("few", "couple", "24", "48")):
+                norms = list(norms[:i]) + list(norms[i + 3:])
+                break
+        return self._contains_seq(norms, [h for h in self.history if h != ("ago",)])
+
+    def _strong_past(self, norms: Sequence[str]) -> bool:
+        """An explicit time in the past: "3 yrs ago", "in 2015", "when he was 2", "last spring".
+
+        "20 minutes ago", "in the past hour" and "last night" are recent, not history.
+        """
         for i, w in enumerate(norms):
             if w == "ago" and not (set(norms[max(0, i - 2):i]) & RECENT_UNITS):
                 return True
             if re.fullmatch(r"(19|20)\d\d", w):
                 return True
-        return self._contains_seq(norms, [h for h in self.history if h != ("ago",)])
+            following = norms[i + 1] if i + 1 < len(norms) else ""
+            if w == "when" and following in ("i", "he", "she", "they", "we") and i + 2 < len(norms) \
+                    and norms[i + 2] in ("was", "were", "be") and i + 3 < len(norms) \
+                    and (norms[i + 3].isdigit() or norms[i + 3] in PAST_AGES):
+                return True
+            if w == "last" and following in PAST_SEASONS:
+                return True
+        return self._contains_seq(norms, self.strong_history)
 
     def _negated_inside(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> bool:
         """A negator inside a match ("I am not suicidal"), unless the rule is about negation."""
@@ -235,6 +267,8 @@ class CrisisMatcher:
             return "resolved"
         if self._contains_seq(norms, urgent):
             return None
+        if self._contains_seq([t.norm_ for t in doc[s:start]], self.reported):
+            return "reported"
         if doc[s].norm_ in self.question_openers:
             return "question"
         if self._past(norms):
@@ -249,7 +283,15 @@ class CrisisMatcher:
             return "negated"
         context = rule.get("context", "strict")
         if context == "always":
-            return "negated" if self._negated(doc, start) else None
+            if self._negated(doc, start):
+                return "negated"
+            s, e = self._sentence(doc, start, end)
+            norms = [t.norm_ for t in doc[s:e]]
+            if self._strong_past(norms) and not self._contains_seq(norms, self.urgent):
+                return "history"  # "years ago I wanted to kill myself": over, unless it is back now
+            if self._contains_seq(norms, self.resolved) and not self._contains_seq(norms, self.strongly_urgent):
+                return "resolved"
+            return None
         if context == "urgent":
             reason = self._not_now(doc, start, end, self.strongly_urgent)
             if reason:
@@ -312,8 +354,13 @@ class CrisisMatcher:
         if self.figurative(doc):
             return "figurative"
         reasons = {dropped for name, _, _, dropped in found if self.rules[name].get("kind")}
-        if reasons and reasons <= {"history", "resolved", "negated", "figurative"}:
+        if reasons and reasons <= {"history", "resolved", "negated", "figurative", "reported"}:
             return "past or negated"
+        if self.reassuring(doc):  # no rule fired: the visitor's own words overrule the classifier's guess
+            return "says it is over, safe or general"
+        norms = [t.norm_ for t in doc]
+        if self._strong_past(norms) and not self._contains_seq(norms, self.strongly_urgent):
+            return "history"
         return None
 
     def detect(self, text: str | Doc) -> Detection | None:

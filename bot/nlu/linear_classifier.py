@@ -270,6 +270,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     def persist(self) -> None:
         """Writes the weights as plain arrays and the labels and responses as JSON."""
+        if self.weights is None or self.bias is None:
+            return  # untrained: nothing to store (load() then gives an untrained component)
         with self._model_storage.write_to(self._resource) as model_dir:
             np.savez(model_dir / ARRAYS_FILE, weights=self.weights, bias=self.bias)
             (model_dir / META_FILE).write_text(

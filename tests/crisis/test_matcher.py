@@ -128,3 +128,51 @@ def test_phrasings_found_missing_in_a_review(matcher, text):
 
 def test_past_suicidal_thoughts_that_are_resolved_do_not_escalate(matcher):
     assert matcher.detect("i had suicidal thoughts years ago but im fine now") is None
+
+
+@pytest.mark.parametrize("text", [
+    "how many of my klonopin would it take so i never wake up",
+    "is 40 ativan enough to stop my heart, i want it to work",
+    "whats the most painless way, i have the pills counted out",
+    "she is out cold and her lips are going blue",
+    "he took his pills with vodka and now the narcan is not working",
+    "my wife is shaking all over the floor and foamin at the mouth",
+    "the bleeding won't stop, i soaked through two towels",
+    "mi hermano no respira, help",
+    "quiero morir, i cant do this",
+    "🪦 tonight",
+    "🔪🩸",
+    "🩸🩸 won't stop",
+    "my dad is on the balcony of the 7th floor saying he has to climb down to escape",
+    "i've taken 12 in the past hour and my breathing feels slow",
+])
+def test_dangers_written_in_new_ways_escalate(matcher, text):
+    assert matcher.detect(text) is not None, matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "i had a seizure 4 yrs ago when i quit, doing well now, can i taper with you",
+    "back in 2016 i overdosed on my xanax but i'm in a much better place now",
+    "my cousin had a seizure when she was 3, is withdrawal riskier for her",
+    "read an article about someone who got psychotic after quitting valium, how rare is that?",
+    "i used to cut in college, will that matter at intake",
+    "my doctor wants to cut my lorazepam dose next week",
+    "what is a lethal dose of xanax in general?",
+])
+def test_history_reported_and_dose_cuts_do_not_escalate_by_rule(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "i'm not suicidal, just exhausted from the taper",
+    "my friend mixes xanax and beer at parties, what happens? i want to warn her",
+    "i used to take way too many back in high school",
+])
+def test_the_visitors_own_reassurance_overrules_the_classifier(matcher, text):
+    assessment = matcher.assess(text)
+    assert assessment.detection is None and assessment.benign is not None
+
+
+def test_a_question_wrapped_danger_is_never_called_benign(matcher):
+    # dropped by the rules as a question, but left to the classifier: never vetoed
+    assert matcher.assess("is it normal that he is not breathing?").benign is None
