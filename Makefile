@@ -12,6 +12,7 @@ WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
+export RASA_TELEMETRY_ENABLED = false
 
 .PHONY: help install spacy web browser train run shell test lint types unit validate rasa-test model-tests bench clean
 

@@ -196,6 +196,16 @@ class Process:
         if self.alive():
             os.kill(self.pid, sig)
 
+    def kill(self) -> None:
+        """Kills the process at once (SIGKILL, a stopped one too) and reaps it; for cleaning up after tests."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace_s``; leftover children are stopped by PID. Returns the exit code."""
         if self.proc is None:

@@ -60,13 +60,7 @@ def reaper() -> Iterator[List[Process]]:
         yield started
     finally:
         for p in started:
-            if p.proc is not None and p.proc.poll() is None:
-                try:
-                    os.kill(p.proc.pid, signal.SIGCONT)
-                    os.kill(p.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.proc.wait(5)
+            p.kill()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,13 +76,7 @@ def spawned(monkeypatch) -> Iterator[List[Process]]:
         yield processes
     finally:
         for p in processes:
-            if p.proc is not None and p.proc.poll() is None:
-                try:
-                    os.kill(p.proc.pid, signal.SIGCONT)
-                    os.kill(p.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.proc.wait(5)
+            p.kill()
 
 
 class Running:

@@ -24,6 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import facts
+from bot.channels.context import RecentMessages, with_previous
 from bot.channels.sanitize import clean_text, keep_original
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class QuietRootBlueprint(Blueprint):
 class SafeRestInput(InputChannel):
     """REST input channel that validates and sanitises what visitors send."""
 
+    def __init__(self) -> None:
+        """Remembers each conversation's previous message (for follow-ups)."""
+        self.recent = RecentMessages()
+
     @classmethod
     def name(cls) -> str:
         """Served under ``/webhooks/rest/`` like Rasa's REST channel, which it replaces."""
@@ -114,10 +119,11 @@ class SafeRestInput(InputChannel):
             if not text:
                 return response.json(empty_reply())
             collector = CollectingOutputChannel()
+            previous = self.recent.swap(body["sender"], text)
+            metadata = with_previous(keep_original(raw, text, body["metadata"]), previous)
             try:
                 await on_new_message(UserMessage(text, collector, body["sender"],
-                                                 input_channel=self.name(),
-                                                 metadata=keep_original(raw, text, body["metadata"])))
+                                                 input_channel=self.name(), metadata=metadata))
             except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
                 logger.error("rest channel: handling a message from %s failed: %s", body["sender"], type(e).__name__)
                 logger.debug("rest channel: failure details", exc_info=True)

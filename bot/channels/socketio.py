@@ -26,6 +26,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import settings as settings_module
+from bot.channels.context import RecentMessages, with_previous
 from bot.channels.rest import empty_reply, safe_metadata
 from bot.channels.sanitize import clean_text, keep_original
 from bot.channels.sessions import SessionIds, load_key
@@ -86,6 +87,7 @@ class SafeSocketIOInput(InputChannel):
         self.settings = settings or settings_module.load()
         self.sessions = SessionIds(load_key(self.settings.session_secret, self.settings.var_dir))
         self.confirmed: Dict[str, str] = {}  # socket id -> its confirmed session id
+        self.recent = RecentMessages()
         self.sio: AsyncServer | None = None
 
     def get_output_channel(self) -> OutputChannel | None:
@@ -145,7 +147,8 @@ class SafeSocketIOInput(InputChannel):
                     await SafeSocketIOOutput(sio, self.bot_message_evt).send_text_with_buttons(
                         session_id, reply["text"], reply["buttons"])
                 return
-            metadata = keep_original(text, clean, safe_metadata(data.get("metadata")))
+            metadata = with_previous(keep_original(text, clean, safe_metadata(data.get("metadata"))),
+                                     self.recent.swap(session_id, clean))
             message = UserMessage(clean, SafeSocketIOOutput(sio, self.bot_message_evt), session_id,
                                   input_channel=self.name(), metadata=metadata)
             await on_new_message(message)

@@ -1,0 +1,44 @@
+"""The visitor's previous message, so that a follow-up ("how long do they last?") is read in context.
+
+Each channel remembers, per conversation, the last message it passed on (bounded in number
+and age, in this process's memory) and hands it to the NLU pipeline as the message metadata
+``previous_text``, which :mod:`bot.nlu.followup` reads. A visitor cannot set it: a
+``previous_text`` the client sends is replaced.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Dict, Tuple
+
+PREVIOUS_TEXT = "previous_text"
+
+
+class RecentMessages:
+    """conversation id -> (time, last message), least recently used dropped first."""
+
+    def __init__(self, max_conversations: int = 50_000, max_age_s: float = 1800.0) -> None:
+        self.max_conversations, self.max_age_s = max_conversations, max_age_s
+        self._items: "OrderedDict[str, Tuple[float, str]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def swap(self, conversation_id: str, text: str, now: float | None = None) -> str | None:
+        """Remembers ``text`` as the conversation's last message; returns the one before it, if recent."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            previous = self._items.pop(conversation_id, None)
+            self._items[conversation_id] = (now, text)
+            while len(self._items) > self.max_conversations:
+                self._items.popitem(last=False)
+        if previous is None or now - previous[0] > self.max_age_s:
+            return None
+        return previous[1]
+
+
+def with_previous(metadata: Dict[str, Any] | None, previous: str | None) -> Dict[str, Any] | None:
+    """The message metadata with our ``previous_text`` (and never the client's)."""
+    out = {k: v for k, v in (metadata or {}).items() if k != PREVIOUS_TEXT}
+    if previous:
+        out[PREVIOUS_TEXT] = previous
+    return out or None
