@@ -145,6 +145,8 @@ def test_past_suicidal_thoughts_that_are_resolved_do_not_escalate(matcher):
     "🩸🩸 won't stop",
     "my dad is on the balcony of the 7th floor saying he has to climb down to escape",
     "i've taken 12 in the past hour and my breathing feels slow",
+    "had like 8 beers and 3 bars, about to drive home, can barely see the road",
+    "my brother texted a picture of all his pills lined up and said goodbye",
 ])
 def test_dangers_written_in_new_ways_escalate(matcher, text):
     assert matcher.detect(text) is not None, matcher.explain(text)
@@ -158,6 +160,8 @@ def test_dangers_written_in_new_ways_escalate(matcher, text):
     "i used to cut in college, will that matter at intake",
     "my doctor wants to cut my lorazepam dose next week",
     "what is a lethal dose of xanax in general?",
+    "is it safe to drive while i taper off klonopin?",
+    "she took it for twenty odd years, is that normal",
 ])
 def test_history_reported_and_dose_cuts_do_not_escalate_by_rule(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
