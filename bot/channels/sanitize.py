@@ -37,8 +37,12 @@ _SHORTCUT = re.compile(r"^[\s/\u2044\u2215\u29f8\uff0f\\]+")
 
 
 def _visible(text: str) -> str:
-    """Removes format (Cf) and other default-ignorable characters."""
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    """Removes format (Cf) and other default-ignorable characters, and lone surrogates (Cs).
+
+    A lone surrogate (half an emoji, e.g. "\\ud83d" from a text field cut at its limit) cannot
+    be encoded and would break every component that hashes the text.
+    """
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cs"))
     return _IGNORABLE.sub("", text)
 
 

@@ -118,7 +118,7 @@ class SafeSocketIOInput(InputChannel):
             self.confirmed.pop(sid, None)
 
         @sio.on("session_request")
-        async def session_request(sid: str, data: Any = None) -> None:
+        async def session_request(sid: str, data: Any = None, *_: Any) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
             session_id = self.sessions.confirm(requested)
             old = self.confirmed.get(sid)
@@ -129,7 +129,7 @@ class SafeSocketIOInput(InputChannel):
             await sio.emit("session_confirm", session_id, room=sid)
 
         @sio.on(self.user_message_evt)
-        async def handle_message(sid: str, data: Any = None) -> None:
+        async def handle_message(sid: str, data: Any = None, *_: Any) -> None:
             session_id = self.confirmed.get(sid)
             if session_id is None:
                 await sio.emit("error", {"error": "send session_request first"}, room=sid)
@@ -151,6 +151,11 @@ class SafeSocketIOInput(InputChannel):
                                      self.recent.swap(session_id, clean))
             message = UserMessage(clean, SafeSocketIOOutput(sio, self.bot_message_evt), session_id,
                                   input_channel=self.name(), metadata=metadata)
-            await on_new_message(message)
+            try:
+                await on_new_message(message)
+            except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
+                logger.error("socket.io: handling a message of %s failed: %s", session_id, type(e).__name__)
+                logger.debug("socket.io: failure details", exc_info=True)
+                await sio.emit("error", {"error": "the assistant could not answer; please try again"}, room=sid)
 
         return webhook
