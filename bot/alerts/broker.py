@@ -22,6 +22,7 @@ from bot.alerts.sender import AlertSender
 from bot.names import EMERGENCY_INTENT, GENERAL_KIND, KIND_ENTITY
 from bot.store import create_tables
 from bot.store.alerts import AlertOutbox
+from bot.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class CrisisAlertBroker(EventBroker):
         """Reads the alert settings (invalid ones stop the server's start), opens the outbox, starts the sender."""
         config = settings_module.load()
         outbox = AlertOutbox(create_tables(config.database), config.alert_dedup_window_s)
-        sender = AlertSender(outbox, config.alert_webhook_url, config.alert_timeout_s, config.alert_retry_max_s)
+        sender = AlertSender(outbox, config.alert_webhook_url, config.alert_timeout_s, config.alert_retry_max_s,
+                             spool=Spool(config.var_dir / "alerts.spool"))
         sender.start()
         logger.info("crisis alerts: stored in the project database, sent to %s",
                     "the webhook" if config.alert_webhook_url else "the log (no ALERT_WEBHOOK_URL)")

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import aiohttp
 
 from bot.store.alerts import DELIVERED, LOGGED, Alert, AlertOutbox
+from bot.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -21,33 +24,54 @@ def backoff_s(attempts: int, maximum: float, first: float = 2.0) -> float:
 class AlertSender:
     """A background task on the server's event loop that empties the outbox."""
 
+    MAX_PER_ROUND = 50
+
     def __init__(self, outbox: AlertOutbox, webhook_url: str, timeout_s: float, retry_max_s: float,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, spool: Spool | None = None) -> None:
         self.outbox, self.webhook_url = outbox, webhook_url
         self.timeout_s, self.retry_max_s, self.poll_s = timeout_s, retry_max_s, poll_s
         self.db = ThreadPoolExecutor(1, thread_name_prefix="alerts-db")  # the event loop never waits on the database
-        self.unstored: List[Tuple[str, str]] = []  # flagged while the database failed; stored on recovery
+        self.spool = spool or Spool()  # flagged alerts not yet in the database
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Starts the delivery loop on the running event loop."""
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    @property
+    def unstored(self) -> List[Tuple[str, str]]:
+        """(conversation, kind) of the alerts in the spool that the database does not have yet."""
+        return [(e["conversation_id"], e["kind"]) for e in self.spool.pending()]
+
     def flag(self, conversation_id: str, kind: str) -> None:
-        """Stores an alert for a flagged conversation, off the event loop; wakes the sender."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.db, self._store, conversation_id, kind)
+        """Records an alert durably in the spool at once (before the reply leaves), then in the database off the
+        event loop; wakes the sender. If the database fails, the spool keeps it until the database is back."""
+        entry = {"id": uuid.uuid4().hex, "conversation_id": conversation_id, "kind": kind, "flagged_at": time.time()}
+        try:
+            self.spool.append(entry)
+        except OSError as e:  # the disk failed: the database is the only record left
+            logger.error("alert spool not writable (%s)", type(e).__name__)
+        future = asyncio.get_running_loop().run_in_executor(self.db, self._store, entry)
         future.add_done_callback(lambda _: self.wake())
 
-    def _store(self, conversation_id: str, kind: str) -> None:
+    def _store(self, entry: Dict[str, Any]) -> bool:
+        """Moves one spooled alert into the database; False (and it stays spooled) if the database fails.
+
+        Runs on the one database thread only, so a replay never races the first attempt.
+        """
+        if entry["id"] not in {e.get("id") for e in self.spool.pending()}:
+            return True  # already moved
         try:
-            self.outbox.record(conversation_id, kind)
-        except Exception as e:  # the database is down: keep it in memory, retried by the loop
-            logger.error("alert for conversation %s could not be stored (%s); kept in memory until the database is "
-                         "back", conversation_id, type(e).__name__)
-            self.unstored.append((conversation_id, kind))
+            self.outbox.record(entry["conversation_id"], entry["kind"], now=entry["flagged_at"], alert_id=entry["id"])
+        except Exception as e:
+            logger.error("alert for conversation %s could not be stored (%s); kept in the spool until the database "
+                         "is back", entry["conversation_id"], type(e).__name__)
+            return False
+        self.spool.remove([entry["id"]])
+        return True
 
     def wake(self) -> None:
         """Makes the loop look at the outbox now."""
@@ -58,12 +82,14 @@ class AlertSender:
         assert self._wake is not None
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)  # DNS, connect, send and read together
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
+            while not self._stopping:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
+                if self._stopping:
+                    break
                 try:
                     await self.deliver_due(session)
                 except Exception as e:  # never let the loop die
@@ -72,17 +98,18 @@ class AlertSender:
     async def deliver_due(self, session: aiohttp.ClientSession) -> int:
         """Stores what was kept in memory, then delivers every due alert; returns how many were sent."""
         loop = asyncio.get_running_loop()
-        while self.unstored:
-            conversation_id, kind = self.unstored.pop(0)
-            try:
-                await loop.run_in_executor(self.db, self.outbox.record, conversation_id, kind)
-            except Exception:
-                self.unstored.insert(0, (conversation_id, kind))
+        for entry in self.spool.pending():  # alerts the database missed (down, or before a restart)
+            if not await loop.run_in_executor(self.db, self._store, entry):
                 break
-        alerts = await loop.run_in_executor(self.db, self.outbox.claim_due, self.timeout_s * 4)
         sent = 0
-        for alert in alerts:
-            sent += await self._deliver(session, alert)
+        for _ in range(self.MAX_PER_ROUND):  # one claim per alert: its lease covers that one delivery only
+            if self._stopping:
+                break
+            alerts = await loop.run_in_executor(self.db, self.outbox.claim_due, self.timeout_s * 4)
+            if not alerts:
+                break
+            for alert in alerts:
+                sent += await self._deliver(session, alert)
         return sent
 
     async def _deliver(self, session: aiohttp.ClientSession, alert: Alert) -> int:
@@ -107,12 +134,13 @@ class AlertSender:
         logger.info("crisis alert delivered for conversation %s", alert.conversation_id)
         return 1
 
-    async def stop(self) -> None:
-        """Stops the loop (pending alerts stay stored for the next start)."""
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stops the loop after the delivery in progress (pending alerts stay stored for the next start)."""
+        self._stopping = True
+        self.wake()
         if self._task is not None:
-            self._task.cancel()
             try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.db.shutdown(wait=True)
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                self._task.cancel()
+        self.db.shutdown(wait=False)

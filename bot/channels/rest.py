@@ -106,6 +106,10 @@ class SafeRestInput(InputChannel):
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
+            # ready only when the model is loaded: a server that cannot answer is not healthy
+            agent = getattr(request.app.ctx, "agent", None)
+            if agent is None or not agent.is_ready():
+                return response.json({"status": "loading"}, status=503)
             return response.json({"status": "ok"})
 
         @webhook.route("/webhook", methods=["POST"])

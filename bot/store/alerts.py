@@ -19,6 +19,16 @@ from bot.store import METADATA
 
 PENDING, DELIVERED, LOGGED = "pending", "delivered", "logged"
 
+# The latest alert of each conversation: its primary key makes de-duplication atomic, even for
+# several servers writing at once (an insert of an existing key fails; a conditional update of an
+# existing row succeeds for one writer only).
+LATEST = sa.Table(
+    "crisis_alert_latest", METADATA,
+    sa.Column("conversation_id", sa.String(256), primary_key=True),
+    sa.Column("alert_id", sa.String(32), nullable=False),
+    sa.Column("flagged_at", sa.Float, nullable=False),
+)
+
 ALERTS = sa.Table(
     "crisis_alerts", METADATA,
     sa.Column("id", sa.String(32), primary_key=True),
@@ -57,23 +67,46 @@ class AlertOutbox:
     def __init__(self, engine: Engine, dedup_window_s: float) -> None:
         self.engine, self.dedup_window_s = engine, dedup_window_s
 
-    def record(self, conversation_id: str, kind: str, now: float | None = None) -> bool:
-        """Stores an alert unless one for this conversation is younger than the window; True if stored."""
-        now = time.time() if now is None else now
-        with self.engine.begin() as db:
-            recent = db.execute(
-                sa.select(ALERTS.c.id).where(ALERTS.c.conversation_id == conversation_id,
-                                             ALERTS.c.flagged_at > now - self.dedup_window_s)
-                .order_by(ALERTS.c.flagged_at.desc()).limit(1)).scalar()
-            if recent is not None:
-                db.execute(ALERTS.update().where(ALERTS.c.id == recent).values(repeats=ALERTS.c.repeats + 1))
-                return False
-            db.execute(ALERTS.insert().values(
-                id=uuid.uuid4().hex, conversation_id=conversation_id, kind=kind, flagged_at=now, repeats=0,
-                status=PENDING, attempts=0, next_attempt_at=now))
-        return True
+    def record(self, conversation_id: str, kind: str, now: float | None = None, alert_id: str | None = None) -> bool:
+        """Stores an alert unless one for this conversation is younger than the window; True if stored.
 
-    def claim_due(self, lease_s: float, now: float | None = None, limit: int = 20) -> List[Alert]:
+        Atomic across writers: the first alert of a conversation inserts its ``LATEST`` row (a
+        second writer's insert fails on the key), a later one moves that row forward only if the
+        window has passed (one writer's conditional update wins). The alert row is written in the
+        same transaction, so a stored alert is never half-recorded.
+        """
+        now = time.time() if now is None else now
+        if alert_id is not None and self.has(alert_id):
+            return False  # replayed from the spool, and already stored
+        alert_id = alert_id or uuid.uuid4().hex
+        row = dict(id=alert_id, conversation_id=conversation_id, kind=kind, flagged_at=now, repeats=0,
+                   status=PENDING, attempts=0, next_attempt_at=now)
+        try:
+            with self.engine.begin() as db:
+                db.execute(LATEST.insert().values(conversation_id=conversation_id, alert_id=alert_id, flagged_at=now))
+                db.execute(ALERTS.insert().values(**row))
+            return True
+        except sa.exc.IntegrityError:
+            pass  # the conversation had an alert before
+        with self.engine.begin() as db:
+            moved = db.execute(LATEST.update().where(
+                LATEST.c.conversation_id == conversation_id,
+                LATEST.c.flagged_at <= now - self.dedup_window_s,
+            ).values(alert_id=alert_id, flagged_at=now)).rowcount
+            if moved:
+                db.execute(ALERTS.insert().values(**row))
+                return True
+            latest = db.execute(sa.select(LATEST.c.alert_id).where(
+                LATEST.c.conversation_id == conversation_id)).scalar()
+            db.execute(ALERTS.update().where(ALERTS.c.id == latest).values(repeats=ALERTS.c.repeats + 1))
+        return False
+
+    def has(self, alert_id: str) -> bool:
+        """Whether an alert with this id is stored."""
+        with self.engine.connect() as db:
+            return db.execute(sa.select(ALERTS.c.id).where(ALERTS.c.id == alert_id)).scalar() is not None
+
+    def claim_due(self, lease_s: float, now: float | None = None, limit: int = 1) -> List[Alert]:
         """Pending alerts due now, each claimed for ``lease_s`` (no other sender takes it meanwhile)."""
         now = time.time() if now is None else now
         claimed: List[Alert] = []
