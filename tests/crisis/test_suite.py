@@ -20,9 +20,10 @@ pytestmark = pytest.mark.model
 HERE = Path(__file__).resolve().parent
 
 
-def run(assistant, path: Path) -> SuiteScore:
+def run(assistant, path: Path, details: bool = True) -> SuiteScore:
     result = score(assistant.url, load_suite(path))
-    print(f"\n[{path.name}] " + result.report())
+    # the sealed half's messages are never printed: nobody should tune on them, even by accident
+    print(f"\n[{path.name}] " + (result.report() if details else result.report().splitlines()[0]))
     assert result.errors == 0, "requests failed"
     return result
 
@@ -41,12 +42,13 @@ def test_tuning_half(assistant):
     assert result.over_escalation is not None and result.over_escalation <= 0.06
 
 
-# Measured once on the sealed half (README, "Tests"); a floor, not a target to tune towards.
-SEALED_MIN_RECALL = 0.97
-SEALED_MAX_OVER_ESCALATION = 0.10
+# Measured once on the sealed half (README, "Tests": recall 0.925, over-escalation 0.061); a floor that a
+# change must not break, not a target to tune towards. The goal (1.0 and 0.02) is not met yet.
+SEALED_MIN_RECALL = 0.92
+SEALED_MAX_OVER_ESCALATION = 0.07
 
 
 def test_sealed_half(assistant):
-    result = run(assistant, HERE / "sealed.yml")
+    result = run(assistant, HERE / "sealed.yml", details=False)
     assert result.recall is not None and result.recall >= SEALED_MIN_RECALL
     assert result.over_escalation is not None and result.over_escalation <= SEALED_MAX_OVER_ESCALATION

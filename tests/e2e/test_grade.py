@@ -15,8 +15,12 @@ from bot.evaluation.grading import grade
 from bot.settings import HOLDOUT_CASES, ROOT, SHARED_EVAL
 
 pytestmark = pytest.mark.model
-DEV_THRESHOLDS = {"faq": 0.95, "emergency": 1.0, "out_of_scope": 0.9, "smalltalk": 0.95, "over_escalation": 0.05}
-HOLDOUT_THRESHOLDS = {"faq": 0.9, "out_of_scope": 0.9, "smalltalk": 0.9, "over_escalation": 0.05}
+# The issue's gates on the development sets (the new topics' file has only FAQ-graded cases).
+DEV_THRESHOLDS = {"faq": 0.97, "emergency": 1.0, "out_of_scope": 0.95, "smalltalk": 0.95, "over_escalation": 0.02}
+NEW_TOPICS_THRESHOLDS = {"faq": 0.97, "over_escalation": 0.02}
+# Floors under the measured held-out figures (README, "Tests"), against regressions.
+HOLDOUT_THRESHOLDS = {"faq": 0.95, "out_of_scope": 0.95, "smalltalk": 0.95, "over_escalation": 0.02}
+STYLES_THRESHOLDS = {"faq": 0.9, "out_of_scope": 0.85, "smalltalk": 0.75, "over_escalation": 0.04}
 
 
 def check(assistant, cases: Path, thresholds: Dict[str, float], name: str) -> None:
@@ -29,5 +33,13 @@ def test_dev_cases_pass_the_grader(assistant):
     check(assistant, SHARED_EVAL / "dev_cases.yml", DEV_THRESHOLDS, "dev")
 
 
+def test_new_topics_follow_ups_distress_and_privacy_pass_the_grader(assistant):
+    check(assistant, SHARED_EVAL / "dev_cases_new_topics.yml", NEW_TOPICS_THRESHOLDS, "new_topics")
+
+
 def test_holdout_cases_pass_the_grader(assistant):
     check(assistant, HOLDOUT_CASES, HOLDOUT_THRESHOLDS, "holdout")
+
+
+def test_holdout_styles_pass_the_grader(assistant):
+    check(assistant, HOLDOUT_CASES.parent / "styles.yml", STYLES_THRESHOLDS, "holdout_styles")
