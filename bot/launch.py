@@ -107,6 +107,16 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def poll(check: Callable[[], bool], seconds: float, interval: float = 0.1) -> bool:
+    """Whether ``check`` holds within ``seconds`` (checked every ``interval``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
 def wait_until(check: Callable[[], bool], alive: Callable[[], bool], seconds: float, what: str,
                tail: Callable[[], str] = lambda: "", interval: float = 0.2) -> float:
     """Polls ``check`` until it holds; returns the seconds it took.

@@ -11,7 +11,7 @@ from typing import Iterator, List
 import pytest
 
 from bot import launch
-from bot.launch import Process, Service
+from bot.launch import Process, Service, poll
 from bot.settings import environment, load
 
 
@@ -31,12 +31,7 @@ def state(pid: int) -> str:
 
 
 def wait_for(check, seconds: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
+    return poll(check, seconds, interval)
 
 
 def python_service(tmp_path: Path, name: str, code: str, port: int | None = None) -> Service:

@@ -17,7 +17,7 @@ from typing import Iterator, List
 import pytest
 
 from bot import launch
-from bot.launch import Process, Service
+from bot.launch import Process, Service, poll
 from bot.supervise import Policy, Supervisor
 
 FAST = Policy(check_every_s=0.2, health_timeout_s=0.5, unhealthy_after=3, backoff_first_s=0.2, backoff_max_s=1,
@@ -34,12 +34,7 @@ def running(pid: int) -> bool:
 
 
 def wait_for(check, seconds: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
+    return poll(check, seconds, interval)
 
 
 def unique(name: str) -> str:
