@@ -1,0 +1,44 @@
+"""Rasa's in-memory tracker store, streaming only each turn's visitor message to the event broker.
+
+Compare ``rasa/core/tracker_store.py``. Rasa's ``stream_events`` retrieves and deserialises the
+stored tracker on every save to find the new events; with the alert broker configured that
+cost ~20% of the server's throughput (``make bench``, quick mode: 104/s -> 84/s at one client).
+The alert broker needs only the visitor's messages, and a turn has exactly one: this store
+publishes the tracker's latest visitor message once, remembering (boundedly) which it sent.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
+
+MAX_REMEMBERED = 100_000
+
+
+class AlertingTrackerStore(InMemoryTrackerStore):
+    """In-memory conversations; each new visitor message is published to the event broker once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Rasa's constructor (``host`` and other endpoint keys are ignored, as Rasa's own store does)."""
+        kwargs.pop("host", None)
+        super().__init__(*args, **kwargs)
+        self._published: "OrderedDict[str, float]" = OrderedDict()
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Publishes the latest visitor message if it was not published before."""
+        if self.event_broker is None:
+            return
+        message = tracker.latest_message
+        if message is None or not message.timestamp or message.text is None and not message.intent:
+            return
+        if self._published.get(tracker.sender_id) == message.timestamp:
+            return
+        self._published[tracker.sender_id] = message.timestamp
+        self._published.move_to_end(tracker.sender_id)
+        while len(self._published) > MAX_REMEMBERED:
+            self._published.popitem(last=False)
+        body = {"sender_id": tracker.sender_id}
+        body.update(message.as_dict())
+        self.event_broker.publish(body)
