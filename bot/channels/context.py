@@ -1,18 +1,27 @@
-"""The visitor's previous message, so that a follow-up ("how long do they last?") is read in context.
+"""What both channels do with an incoming message before Rasa sees it, and the previous message.
 
-Each channel remembers, per conversation, the last message it passed on (bounded in number
-and age, in this process's memory) and hands it to the NLU pipeline as the message metadata
+:func:`incoming` sanitises the text (:mod:`bot.channels.sanitize`), keeps a visitor's
+``metadata`` only if it is a small JSON object, keeps the full text when it was shortened,
+and adds the conversation's previous message. Each channel remembers, per conversation, the
+last message it passed on (bounded in number and age, in this process's memory) and hands it
+to the NLU pipeline as the message metadata
 ``previous_text``, which :mod:`bot.nlu.followup` reads. A visitor cannot set it: a
 ``previous_text`` the client sends is replaced.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, Dict, Tuple
 
+from bot.channels.sanitize import clean_text, keep_original
+
 PREVIOUS_TEXT = "previous_text"
+MAX_METADATA_CHARS = 2000
+# What a visitor is told when a turn fails (the details go to the log at DEBUG only).
+FAILED_TURN = "the assistant could not answer; please try again"
 
 
 class RecentMessages:
@@ -42,3 +51,22 @@ def with_previous(metadata: Dict[str, Any] | None, previous: str | None) -> Dict
     if previous:
         out[PREVIOUS_TEXT] = previous
     return out or None
+
+
+def safe_metadata(metadata: Any) -> Dict[str, Any] | None:
+    """A visitor's ``metadata`` if it is a small JSON object, else None (it is never trusted)."""
+    if not isinstance(metadata, dict):
+        return None
+    try:
+        size = len(json.dumps(metadata))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return metadata if size <= MAX_METADATA_CHARS else None
+
+
+async def incoming(recent: RecentMessages, conversation_id: str, raw: str,
+                   metadata: Any) -> Tuple[str, Dict[str, Any] | None]:
+    """The text Rasa reads for what the visitor sent, and the message's metadata."""
+    text = await clean_text(raw)
+    previous = recent.swap(conversation_id, text)
+    return text, with_previous(keep_original(raw, text, safe_metadata(metadata)), previous)

@@ -6,51 +6,27 @@ the bot's messages as JSON, like Rasa's own channel, but:
   ``sender`` gets a 400 with a clear error instead of a crash;
 - the text is sanitised (:mod:`bot.channels.sanitize`): no ``/intent`` shortcuts, no
   control characters, long messages capped without losing a danger in the middle;
-- an empty message (after cleaning) gets a prompt and the line without asking the model;
-- visitor ``metadata`` is kept only if it is a small JSON object;
+- visitor ``metadata`` is kept only if it is a small JSON object (:mod:`bot.channels.context`);
 - visitors' messages are never logged above DEBUG (Rasa's channel logs them on errors);
 - ``GET /`` answers a plain status instead of Rasa's version banner.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import facts
-from bot.channels.context import RecentMessages, with_previous
-from bot.channels.sanitize import clean_text, keep_original
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Sanic refuses larger bodies earlier (SANIC_REQUEST_MAX_SIZE, bot/launch.py)
-MAX_METADATA_CHARS = 2000
 _SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-
-
-def safe_metadata(metadata: Any) -> Dict[str, Any] | None:
-    """A visitor's ``metadata`` if it is a small JSON object, else None (it is never trusted)."""
-    if not isinstance(metadata, dict):
-        return None
-    try:
-        size = len(json.dumps(metadata))
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return metadata if size <= MAX_METADATA_CHARS else None
-
-
-def empty_reply() -> List[Dict[str, Any]]:
-    """What a message with nothing in it (after cleaning) gets: a prompt and the line, without asking the model."""
-    f = facts.load()
-    return [{"text": f"Please type your question in a few words. You can also call our team at {f.center_phone}, "
-                     f"{f.center_hours}.",
-             "buttons": [{"title": f"Call {f.center_phone}", "payload": f"tel:{f.center_phone_dial}"}]}]
 
 
 def parse_body(request: Request) -> Dict[str, Any]:
@@ -69,7 +45,7 @@ def parse_body(request: Request) -> Dict[str, Any]:
     sender = body.get("sender", "default")
     if not isinstance(sender, str) or not _SENDER.match(sender):
         raise ValueError('"sender" must be 1-128 letters, digits or _.:@-')
-    return {"sender": sender, "message": message, "metadata": safe_metadata(body.get("metadata"))}
+    return {"sender": sender, "message": message, "metadata": body.get("metadata")}
 
 
 async def root_status(request: Request) -> HTTPResponse:
@@ -118,13 +94,8 @@ class SafeRestInput(InputChannel):
                 body = parse_body(request)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
-            raw = body["message"]
-            text = await clean_text(raw)
-            if not text:
-                return response.json(empty_reply())
+            text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"])
             collector = CollectingOutputChannel()
-            previous = self.recent.swap(body["sender"], text)
-            metadata = with_previous(keep_original(raw, text, body["metadata"]), previous)
             try:
                 await on_new_message(UserMessage(text, collector, body["sender"],
                                                  input_channel=self.name(), metadata=metadata))
@@ -132,8 +103,7 @@ class SafeRestInput(InputChannel):
                 logger.error("rest channel: handling a message from %s failed: %s", body["sender"], type(e).__name__)
                 logger.debug("rest channel: failure details", exc_info=True)
                 if not collector.messages:
-                    return response.json({"error": "the assistant could not answer; please try again"},
-                                         status=500)
+                    return response.json({"error": FAILED_TURN}, status=500)
             return response.json(collector.messages)
 
         return webhook

@@ -91,11 +91,6 @@ def is_danger(sentence: str) -> bool:
     return shared_matcher().detect(sentence) is not None
 
 
-def sanitize_long(text: str | None) -> str:
-    """:func:`sanitize` that keeps dangers from the middle of long messages (slow: call it off the event loop)."""
-    return sanitize(text, is_danger)
-
-
 def needs_thread(text: str | None) -> bool:
     """Whether sanitising ``text`` may take long enough to run off the event loop."""
     return text is not None and len(text) > MAX_CHARS
@@ -104,7 +99,8 @@ def needs_thread(text: str | None) -> bool:
 async def clean_text(raw: str) -> str:
     """Sanitises a message; long ones in a thread, never blocking the event loop."""
     if needs_thread(raw):
-        return await asyncio.get_running_loop().run_in_executor(None, sanitize_long, raw)
+        # the middle of a long message is scanned for danger: slow, so in a thread
+        return await asyncio.get_running_loop().run_in_executor(None, sanitize, raw, is_danger)
     return sanitize(raw)
 
 

@@ -26,9 +26,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import settings as settings_module
-from bot.channels.context import RecentMessages, with_previous
-from bot.channels.rest import empty_reply, safe_metadata
-from bot.channels.sanitize import clean_text, keep_original
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming
 from bot.channels.sessions import SessionIds, load_key
 
 logger = logging.getLogger(__name__)
@@ -141,14 +139,7 @@ class SafeSocketIOInput(InputChannel):
             if len(text) > MAX_MESSAGE_CHARS:
                 await sio.emit("error", {"error": f"message longer than {MAX_MESSAGE_CHARS} characters"}, room=sid)
                 return
-            clean = await clean_text(text)
-            if not clean:
-                for reply in empty_reply():
-                    await SafeSocketIOOutput(sio, self.bot_message_evt).send_text_with_buttons(
-                        session_id, reply["text"], reply["buttons"])
-                return
-            metadata = with_previous(keep_original(text, clean, safe_metadata(data.get("metadata"))),
-                                     self.recent.swap(session_id, clean))
+            clean, metadata = await incoming(self.recent, session_id, text, data.get("metadata"))
             message = UserMessage(clean, SafeSocketIOOutput(sio, self.bot_message_evt), session_id,
                                   input_channel=self.name(), metadata=metadata)
             try:
@@ -156,6 +147,6 @@ class SafeSocketIOInput(InputChannel):
             except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
                 logger.error("socket.io: handling a message of %s failed: %s", session_id, type(e).__name__)
                 logger.debug("socket.io: failure details", exc_info=True)
-                await sio.emit("error", {"error": "the assistant could not answer; please try again"}, room=sid)
+                await sio.emit("error", {"error": FAILED_TURN}, room=sid)
 
         return webhook
