@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Sequence
 
@@ -151,7 +151,6 @@ class Process:
     service: Service
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
-    log_sink: IO[bytes] | int | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

@@ -18,15 +18,19 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=FORMAT)
 
 
-def rotating_file(path: Path, name: str) -> logging.Logger:
-    """A logger that appends raw lines to ``path``, rotated at 10 MiB with 5 backups (never truncated)."""
+def rotating_handler(path: Path, fmt: str = "%(message)s") -> logging.Handler:
+    """Appends to ``path``, rotated at 10 MiB with 5 backups (never truncated)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(fmt))
+    return handler
+
+
+def rotating_file(path: Path, name: str) -> logging.Logger:
+    """A logger that appends a process's raw output lines to ``path`` (:func:`rotating_handler`)."""
     logger = logging.getLogger(f"bot.logfile.{name}.{path}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     if not logger.handlers:
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(rotating_handler(path))
     return logger

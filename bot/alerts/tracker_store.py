@@ -31,10 +31,8 @@ class AlertingTrackerStore(InMemoryTrackerStore):
         if self.event_broker is None:
             return
         message = tracker.latest_message
-        if message is None or not message.timestamp or message.text is None and not message.intent:
-            return
-        if self._published.get(tracker.sender_id) == message.timestamp:
-            return
+        if message is None or message.text is None or self._published.get(tracker.sender_id) == message.timestamp:
+            return  # no visitor message yet (Rasa's empty placeholder has no text), or already published
         self._published[tracker.sender_id] = message.timestamp
         self._published.move_to_end(tracker.sender_id)
         while len(self._published) > MAX_REMEMBERED:

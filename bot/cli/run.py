@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import launch
 from bot import settings as settings_module
-from bot.logs import configure_logging, rotating_file
+from bot.logs import FORMAT, configure_logging, rotating_handler
 from bot.supervise import Policy, Supervisor, install_signal_handlers
 
 logger = logging.getLogger("bot.supervise")
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if not config.model.exists():
         print(f"error: no model at {config.model}: run `make train`", file=sys.stderr)
         return 2
-    logger.addHandler(rotating_file(config.log_dir / "supervise.log", "supervise").handlers[0])
+    logger.addHandler(rotating_handler(config.log_dir / "supervise.log", FORMAT))
     supervisor = Supervisor(launch.assistant(config), Policy(start_timeout_s=config.start_timeout_s))
     install_signal_handlers(supervisor)
     print(f"Starting the assistant (logs appended in {config.log_dir}/)...", flush=True)

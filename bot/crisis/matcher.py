@@ -319,8 +319,7 @@ class CrisisMatcher:
         doc = self._as_doc(text)
         if not doc.text.strip():
             return Assessment(None, None, None)
-        found = [(name, start, end, self._dropped(self.rules[name], doc, start, end))
-                 for name, start, end in self.matches(doc)]
+        found = self._found(doc)
         kind = next((self.rules[name]["kind"] for name, _, _, _ in found if self.rules[name].get("kind")), None)
         detection = self._detection(found)
         benign = None if detection is not None else self._benign(doc, found)
@@ -364,8 +363,17 @@ class CrisisMatcher:
         return None
 
     def detect(self, text: str | Doc) -> Detection | None:
-        """The first crisis that the message states is happening now, or None."""
-        return self.assess(text).detection
+        """The first crisis that the message states is happening now, or None (without :meth:`assess`'s
+        benign reason and kind: the channels call this for every sentence of a long message)."""
+        doc = self._as_doc(text)
+        if not doc.text.strip():
+            return None
+        return self._detection(self._found(doc))
+
+    def _found(self, doc: Doc) -> List[Tuple[str, int, int, str | None]]:
+        """Every raw match with the reason it does not count (None when it does)."""
+        return [(name, start, end, self._dropped(self.rules[name], doc, start, end))
+                for name, start, end in self.matches(doc)]
 
     def explain(self, text: str) -> List[Dict[str, Any]]:
         """Each raw match with the reason it was dropped, for admins tuning the patterns."""
