@@ -16,9 +16,7 @@ import yaml
 from bot import launch
 from bot import settings as settings_module
 from bot.evaluation.replies import post_raw
-from bot.settings import CRISIS_SUITE, ROOT, SHARED_EVAL
-
-SHARED = SHARED_EVAL.parent
+from bot.settings import CRISIS_SUITE, ROOT
 
 
 @pytest.fixture(scope="session")
