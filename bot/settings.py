@@ -46,7 +46,7 @@ class Settings:
     model: Path = ROOT / "models" / "current.tar.gz"
     # Log files of `make run`, appended and rotated [LOG_DIR].
     log_dir: Path = ROOT / "logs"
-    # Durable state: the SQLite database of alerts (and, next, conversations) [VAR_DIR].
+    # Durable state: the SQLite database (conversations, alerts, staff) and the spools [VAR_DIR].
     var_dir: Path = ROOT / "var"
     # SQLAlchemy URL of the project's database [DATABASE_URL]; empty: SQLite in VAR_DIR.
     database_url: str = ""
@@ -67,6 +67,16 @@ class Settings:
     session_secret: str = ""
     # A process of `make run` must answer its health check within this time [START_TIMEOUT_S].
     start_timeout_s: float = 240.0
+    # The staff site (review, callbacks) [STAFF_PORT], bound to [STAFF_INTERFACE]: never the public side.
+    staff_port: int = 8081
+    staff_interface: str = "127.0.0.1"
+    # A staff login lasts this long without activity, in minutes [STAFF_SESSION_MINUTES].
+    staff_session_minutes: float = 30.0
+    # Conversations (and their notes) are kept this many days; `review purge` deletes older ones [RETENTION_DAYS].
+    retention_days: int = 90
+    # Longest wait for one database read or write in a visitor's turn; past it the turn goes to the
+    # local spool and the reply is not held up [STORE_TIMEOUT_S].
+    store_timeout_s: float = 2.0
 
     @property
     def database(self) -> str:
@@ -89,6 +99,9 @@ ENV_NAMES: Dict[str, str] = {
     "alert_webhook_url": "ALERT_WEBHOOK_URL", "alert_timeout_s": "ALERT_TIMEOUT_S",
     "alert_retry_max_s": "ALERT_RETRY_MAX_S", "alert_dedup_window_s": "ALERT_DEDUP_WINDOW_S",
     "session_secret": "SESSION_SECRET", "start_timeout_s": "START_TIMEOUT_S",
+    "staff_port": "STAFF_PORT", "staff_interface": "STAFF_INTERFACE",
+    "staff_session_minutes": "STAFF_SESSION_MINUTES", "retention_days": "RETENTION_DAYS",
+    "store_timeout_s": "STORE_TIMEOUT_S",
 }
 
 
@@ -132,7 +145,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         current = getattr(default, field.name)
         if field.name.endswith("port"):
             values[field.name] = _port(name, raw)
-        elif field.name == "max_body_bytes":
+        elif field.name in ("max_body_bytes", "retention_days"):
             values[field.name] = int(_positive(name, raw, int))
         elif isinstance(current, float):
             values[field.name] = _positive(name, raw)
@@ -149,9 +162,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         else:
             values[field.name] = raw
     settings = Settings(**values)  # type: ignore[arg-type]
-    ports = {"PORT": settings.port, "WEB_PORT": settings.web_port, "ACTIONS_PORT": settings.actions_port}
+    ports = {"PORT": settings.port, "WEB_PORT": settings.web_port, "ACTIONS_PORT": settings.actions_port,
+             "STAFF_PORT": settings.staff_port}
     if len(set(ports.values())) < len(ports):
-        raise SettingsError("PORT, WEB_PORT and ACTIONS_PORT must differ: " +
+        raise SettingsError("PORT, WEB_PORT, ACTIONS_PORT and STAFF_PORT must differ: " +
                             ", ".join(f"{k}={v}" for k, v in ports.items()))
     return settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import TYPE_CHECKING, Any, Dict, Iterator
 
 import pytest
 import yaml
@@ -17,6 +17,9 @@ from bot import launch
 from bot import settings as settings_module
 from bot.evaluation.replies import post_raw
 from bot.settings import CRISIS_SUITE, ROOT
+
+if TYPE_CHECKING:
+    from tests.databases import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +86,36 @@ def assistant(tmp_path_factory) -> Iterator[Assistant]:
         running.rasa.stop()
         running.actions.stop()
 
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["PostgresServer"]:
+    """A throwaway PostgreSQL cluster for the session (fails, never skips, under CI=true)."""
+    from tests.databases import PostgresServer, require_postgres
+
+    require_postgres()
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> Iterator[str]:
+    """An empty project database with every table: a SQLite file, then PostgreSQL."""
+    import sqlalchemy as sa
+
+    from bot.store import METADATA, create_tables, engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'assistant.db'}"
+    else:
+        url = request.getfixturevalue("postgres").url
+        eng = engine(url)
+        with eng.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    create_tables(url)
+    assert METADATA.tables
+    yield url
+    engine(url).dispose()

@@ -20,7 +20,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import settings as settings_module
 from bot.alerts.sender import AlertSender
 from bot.names import EMERGENCY_INTENT, GENERAL_KIND, KIND_ENTITY
-from bot.store import create_tables
+from bot.store import engine
 from bot.store.alerts import AlertOutbox
 from bot.store.spool import Spool
 
@@ -50,7 +50,9 @@ class CrisisAlertBroker(EventBroker):
                                    event_loop: AbstractEventLoop | None = None) -> "CrisisAlertBroker":
         """Reads the alert settings (invalid ones stop the server's start), opens the outbox, starts the sender."""
         config = settings_module.load()
-        outbox = AlertOutbox(create_tables(config.database), config.alert_dedup_window_s)
+        # No connection here: with the database down at start the server must still start and
+        # answer; alerts wait in the spool, and the tables are made on first use.
+        outbox = AlertOutbox(engine(config.database), config.alert_dedup_window_s)
         sender = AlertSender(outbox, config.alert_webhook_url, config.alert_timeout_s, config.alert_retry_max_s,
                              spool=Spool(config.var_dir / "alerts.spool"))
         sender.start()

@@ -15,7 +15,7 @@ from typing import List
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.store import METADATA
+from bot.store import METADATA, ensure_tables
 
 PENDING, DELIVERED, LOGGED = "pending", "delivered", "logged"
 
@@ -66,6 +66,13 @@ class AlertOutbox:
 
     def __init__(self, engine: Engine, dedup_window_s: float) -> None:
         self.engine, self.dedup_window_s = engine, dedup_window_s
+        self._ready = False
+
+    def ensure_tables(self) -> None:
+        """Creates the tables on first use (the database may have been down when the server started)."""
+        if not self._ready:
+            ensure_tables(self.engine)
+            self._ready = True
 
     def record(self, conversation_id: str, kind: str, now: float | None = None, alert_id: str | None = None) -> bool:
         """Stores an alert unless one for this conversation is younger than the window; True if stored.
@@ -76,6 +83,7 @@ class AlertOutbox:
         same transaction, so a stored alert is never half-recorded.
         """
         now = time.time() if now is None else now
+        self.ensure_tables()
         if alert_id is not None and self.has(alert_id):
             return False  # replayed from the spool, and already stored
         alert_id = alert_id or uuid.uuid4().hex
@@ -109,6 +117,7 @@ class AlertOutbox:
     def claim_due(self, lease_s: float, now: float | None = None, limit: int = 1) -> List[Alert]:
         """Pending alerts due now, each claimed for ``lease_s`` (no other sender takes it meanwhile)."""
         now = time.time() if now is None else now
+        self.ensure_tables()
         claimed: List[Alert] = []
         with self.engine.begin() as db:
             rows = db.execute(sa.select(ALERTS).where(
