@@ -15,7 +15,7 @@ import yaml
 
 DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
 FACT_SLOTS = (
-    "center_name", "center_phone", "center_phone_dial", "center_hours",
+    "center_name", "center_phone", "center_phone_dial", "center_hours", "retention_days",
     "emergency_number", "crisis_line", "source_atmc", "source_cnt",
 )
 
@@ -28,6 +28,7 @@ class Facts:
     center_phone: str
     center_phone_dial: str
     center_hours: str
+    retention_days: str
     emergency_number: str
     crisis_line: str
     source_atmc: str

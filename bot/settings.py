@@ -162,6 +162,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         else:
             values[field.name] = raw
     settings = Settings(**values)  # type: ignore[arg-type]
+    from bot import facts  # the retention visitors are told of (domain.yml) must be the one applied
+
+    told = int(facts.load().retention_days)
+    if settings.retention_days != told:
+        raise SettingsError(f"RETENTION_DAYS={settings.retention_days} differs from what the assistant tells visitors "
+                            f"({told} days, slot retention_days in domain.yml): change both, then retrain")
     ports = {"PORT": settings.port, "WEB_PORT": settings.web_port, "ACTIONS_PORT": settings.actions_port,
              "STAFF_PORT": settings.staff_port}
     if len(set(ports.values())) < len(ports):

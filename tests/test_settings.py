@@ -225,3 +225,11 @@ def test_source_tree_paths_are_under_root():
                  settings.HOLDOUT_CASES):
         assert path.is_relative_to(ROOT)
     assert settings.CREDENTIALS.is_file() and settings.ENDPOINTS.is_file()
+
+
+def test_retention_agrees_with_what_visitors_are_told():
+    from bot import facts
+
+    assert settings.Settings().retention_days == int(facts.load().retention_days)
+    with pytest.raises(settings.SettingsError, match="RETENTION_DAYS=30 differs"):
+        settings.load({"RETENTION_DAYS": "30"})

@@ -35,7 +35,8 @@ EVENTS = sa.Table(
     sa.Column("batch_id", sa.String(40), nullable=False),
     sa.Column("type_name", sa.String(64), nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
-    # Visitor messages: the intent (faq/<topic> for an FAQ) and its confidence; actions: their name.
+    # Visitor messages: the intent (faq/<topic> for an FAQ) and its confidence; actions: their name;
+    # the assistant's messages: the response they came from (utter_faq/<topic>).
     sa.Column("intent_name", sa.String(255)),
     sa.Column("confidence", sa.Float),
     sa.Column("action_name", sa.String(255)),
@@ -101,7 +102,9 @@ def event_row(conversation_id: str, batch_id: str, data: Dict[str, Any]) -> Dict
         "conversation_id": conversation_id, "batch_id": batch_id, "type_name": kind,
         "timestamp": float(data.get("timestamp") or time.time()),
         "intent_name": intent, "confidence": confidence,
-        "action_name": data.get("name") if kind == ACTION else None,
+        # actions: their name; the assistant's messages: the response that produced them (utter_faq/<topic>)
+        "action_name": data.get("name") if kind == ACTION
+        else (data.get("metadata") or {}).get("utter_action") if kind == BOT else None,
         "text": data.get("text") if kind in (USER, BOT) else None,
         "data": json.dumps(data),
     }

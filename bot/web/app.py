@@ -18,12 +18,14 @@ HERE = Path(__file__).resolve().parent
 WIDGET_JS = HERE / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 
 
-def render_page(rasa_port: int) -> str:
-    """The demo page, with the Rasa port and the emergency numbers filled in."""
+def render_page(rasa_port: int, name: str = "index.html") -> str:
+    """A page of ``static/``, with the Rasa port and the center's facts filled in."""
     f = facts.load()
-    page = (HERE / "static" / "index.html").read_text(encoding="utf-8")
+    page = (HERE / "static" / name).read_text(encoding="utf-8")
     for placeholder, value in (("__RASA_PORT__", str(rasa_port)), ("__EMERGENCY__", f.emergency_number),
-                               ("__CRISIS__", f.crisis_line)):
+                               ("__CRISIS__", f.crisis_line), ("__RETENTION__", f.retention_days),
+                               ("__CENTER__", f.center_name), ("__PHONE__", f.center_phone),
+                               ("__DIAL__", f.center_phone_dial)):
         page = page.replace(placeholder, value)
     return page
 
@@ -33,11 +35,16 @@ def create_app(rasa_port: int) -> Sanic:
     if not WIDGET_JS.exists():
         raise FileNotFoundError(f"{WIDGET_JS} is missing: run `make web` (npm ci in bot/web)")
     page = render_page(rasa_port)
+    privacy = render_page(rasa_port, "privacy.html")
     app = Sanic("benzo_faq_web")
 
     @app.get("/")
     async def index(request: Request) -> HTTPResponse:
         return response.html(page)
+
+    @app.get("/privacy")
+    async def privacy_page(request: Request) -> HTTPResponse:
+        return response.html(privacy)
 
     @app.get("/webchat.js")
     async def widget(request: Request) -> HTTPResponse:
