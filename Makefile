@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 SPACY := build/spacy_en/meta.json# bot/settings.py SPACY_DIR (tests/test_settings.py checks they agree)
 MODEL := models/current.tar.gz
 WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
+CHARTS := bot/staff/node_modules/chart.js/dist/chart.umd.js
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 export RASA_TELEMETRY_ENABLED = false
 
-.PHONY: help install spacy web browser train run shell test lint types unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy web staff-assets browser postgres train run shell test lint types unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,30 +41,44 @@ spacy: $(SPACY) ## Build the spaCy pipeline (blank English + lookup lemmatizer)
 
 $(MODEL): $(SPACY) $(TRAINING_INPUTS)
 	@echo "Training (data, config or domain changed; Rasa's cache skips unchanged parts)..."
-	@$(BIN)/rasa train --fixed-model-name current --out models --quiet
-	@touch $@
+	@$(BIN)/rasa train --fixed-model-name current --out models/.build --quiet
+	@mv models/.build/current.tar.gz $@  # one rename: the model server never serves a half-written file
 
 train: $(MODEL) ## Train the model if data, config or domain changed
 
 $(WIDGET): bot/web/package.json bot/web/package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm not found (apt-get install npm) - needed for the web widget"; exit 1; }
 	@echo "Installing the web widget (rasa-webchat) from npm..."
-	@cd bot/web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@cd bot/web && npm ci --include=dev --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
 web: $(WIDGET) ## Install the web widget (npm)
 
-browser: ## Install headless Chromium (Debian package) for the browser test, if missing
+$(CHARTS): bot/staff/package.json bot/staff/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (apt-get install npm) - needed for the staff site's charts"; exit 1; }
+	@echo "Installing the staff site's charting library (chart.js) from npm..."
+	@cd bot/staff && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+staff-assets: $(CHARTS) ## Install the staff site's chart library (npm)
+
+postgres: ## Install PostgreSQL (Debian package) for the database tests, if missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  echo "Installing postgresql (apt-get)..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >/dev/null \
+	  || { echo "error: postgresql is missing and 'apt-get install postgresql' failed (needs root)"; exit 1; }; }
+
+browser: ## Install headless Chromium (Debian package) for the browser tests (driven by Playwright; no browser download), if missing
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
 	  echo "Installing chromium (apt-get)..."; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
 	  || { echo "error: chromium is missing and 'apt-get install chromium' failed (needs root)"; exit 1; }; }
 
-run: $(MODEL) $(WIDGET) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
+run: $(MODEL) $(WIDGET) $(CHARTS) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
 	@$(BIN)/python -m bot run
 
-shell: $(MODEL) ## Chat with the trained model in the terminal (rasa shell)
-	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml
+shell: $(MODEL) ## Chat with the trained model in the terminal (rasa shell; no database, no staff alerts, no callback form)
+	@$(BIN)/rasa shell --model $(MODEL)
 
 lint: $(STAMP) ## Lint the Python code
 	@$(BIN)/ruff check bot actions tests bench
@@ -73,7 +88,7 @@ types: $(STAMP) ## Type check (mypy) of bot, actions and bench
 	@$(BIN)/mypy bot actions bench
 	@echo "types: ok"
 
-unit: $(SPACY) $(WIDGET) ## Unit tests (no trained model needed)
+unit: $(SPACY) $(WIDGET) $(CHARTS) postgres ## Unit tests (no trained model needed; SQLite and PostgreSQL)
 	@$(BIN)/pytest -q -m "not model" tests
 
 validate: $(STAMP) ## rasa data validate --fail-on-warnings
@@ -84,7 +99,7 @@ rasa-test: $(MODEL) ## rasa test on the test stories
 	@$(BIN)/rasa test core --stories tests/stories --model $(MODEL) --out results/core --fail-on-prediction-errors --quiet
 	@echo "rasa test: ok"
 
-model-tests: $(MODEL) $(WIDGET) browser ## Tests against the trained model: crisis suite, graded, browser, end to end
+model-tests: $(MODEL) $(WIDGET) $(CHARTS) browser postgres ## Tests against the trained model: crisis suite, graded, browser, end to end
 	@$(BIN)/pytest -q -s -m model tests
 
 test: lint types unit validate train rasa-test model-tests ## Install and run every test (what CI runs)

@@ -140,7 +140,7 @@ def measure(budget: Budget, setups: List[str], raw: Path, results: Dict[str, Any
         entry = setups_out.setdefault(setup, {})
         try:
             model: Path | None = None
-            if setup == "project":
+            if setup in ("project", "project-memory"):
                 model = PROJECT_MODEL
             elif setup == "baseline":
                 model = models.ensure_baseline(raw / "logs" / "baseline-train.log")
@@ -173,7 +173,10 @@ def run(budget: Budget, setups: List[str]) -> int:
         "requests": {str(k): v for k, v in budget.requests.items()}, "level_seconds": budget.level_seconds,
         "setups": {
             "project": "rasa run models/current.tar.gz, credentials.yml (project channels), endpoints.yml "
-                       "(action server, crisis alert broker) + action server (bot.launch, as make run)",
+                       "(action server, crisis alert broker, SQLite conversation store) + action server "
+                       "(bot.launch, as make run)",
+            "project-memory": "project with bench/memory_endpoints.yml: Rasa's in-memory conversations "
+                              "(reference for the cost of the durable store)",
             "baseline": "rasa run bench/models/baseline.tar.gz (bench/baseline_config.yml on the same data and "
                         "domain), bench/baseline_credentials.yml (stock rest), endpoints.yml + action server",
             "floor": "bench/floor_server.py: bare Sanic, fixed JSON reply",
@@ -204,7 +207,8 @@ def run(budget: Budget, setups: List[str]) -> int:
         stem += "-partial"
 
     results["ratios"] = {f"{a}_vs_{b}": report.speed_ratios(results, a, b)
-                         for a, b in (("project", "baseline"), ("project", "floor"), ("baseline", "floor"))
+                         for a, b in (("project", "baseline"), ("project", "floor"), ("baseline", "floor"),
+                                      ("project", "project-memory"))
                          if a in results["setups"] and b in results["setups"]}
     results["targets"] = report.evaluate_targets(results)
     meta["loadavg_end"] = loadavg()

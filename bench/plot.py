@@ -5,7 +5,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, List
 
-COLORS = {"project": "tab:blue", "baseline": "tab:orange", "floor": "tab:gray"}
+COLORS = {"project": "tab:blue", "project-memory": "tab:cyan", "baseline": "tab:orange", "floor": "tab:gray"}
 
 
 def latency_cdf(latencies_ms: Dict[str, Dict[str, List[float]]], out: Path, title: str) -> Path:

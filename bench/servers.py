@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict
 
-from bench.settings import BASELINE_CREDENTIALS, ENDPOINTS, PROJECT_CREDENTIALS, WEBHOOK_PATH
+from bench.settings import BASELINE_CREDENTIALS, ENDPOINTS, MEMORY_ENDPOINTS, PROJECT_CREDENTIALS, WEBHOOK_PATH
 from bot import launch
 from bot import settings as settings_module
 from bot.evaluation.replies import post
@@ -92,6 +92,7 @@ class Running:
     actions: launch.Process | None = None
     actions_start_s: float | None = None
     var_dir: Path | None = None
+    model_server: launch.Process | None = None
 
     def stop(self) -> None:
         """Stops the servers of this setup by PID, then deletes its state (the alert database)."""
@@ -99,6 +100,8 @@ class Running:
             stop(self.server)
             if self.actions is not None:
                 stop(self.actions)
+            if self.model_server is not None:
+                stop(self.model_server)
         finally:
             if self.var_dir is not None:
                 shutil.rmtree(self.var_dir, ignore_errors=True)
@@ -110,8 +113,9 @@ def setup_settings(logs: Path, var_dir: Path | None = None, model: Path | None =
     Built from these values only (not the shell's environment), so no operator setting such
     as ALERT_WEBHOOK_URL reaches the servers under test: their alerts are log lines.
     """
-    env = {"INTERFACE": HOST, "ACTIONS_INTERFACE": HOST, "PORT": str(launch.free_port()),
-           "ACTIONS_PORT": str(launch.free_port()), "WEB_PORT": str(launch.free_port()), "LOG_DIR": str(logs)}
+    port, actions, web, model_server = launch.free_ports(4, HOST)  # four different ones
+    env = {"INTERFACE": HOST, "ACTIONS_INTERFACE": HOST, "PORT": str(port), "ACTIONS_PORT": str(actions),
+           "WEB_PORT": str(web), "MODEL_SERVER_PORT": str(model_server), "LOG_DIR": str(logs)}
     if var_dir is not None:
         env["VAR_DIR"] = str(var_dir)
     if model is not None:
@@ -132,9 +136,13 @@ def start_setup(setup: str, model: Path | None, logs: Path, start_timeout_s: flo
 
     ``project`` and ``baseline`` are the project's Rasa server (:func:`bot.launch.rasa_server`)
     on their model, each with a fresh action server (:func:`bot.launch.action_server`) and
-    ``endpoints.yml`` (action server, crisis alert broker); ``project`` with the project's
-    channels (credentials.yml), ``baseline`` with Rasa's stock ``rest`` channel only. Each
-    gets its own VAR_DIR (alert database) in a temporary folder, deleted when it stops.
+    ``endpoints.yml`` (action server, crisis alert broker, durable SQL conversation store);
+    ``project`` with the project's channels (credentials.yml), ``baseline`` with Rasa's stock
+    ``rest`` channel only; ``project-memory`` is ``project`` with Rasa's in-memory store
+    (bench/memory_endpoints.yml). Each gets its own VAR_DIR (the SQLite database) in a
+    temporary folder, deleted when it stops. A setup whose endpoints pull the model
+    (``models:`` in endpoints.yml) gets its own model server (:func:`bot.launch.model_server`)
+    serving its model, started first, as ``make run`` does; the others load ``--model``.
     ``floor`` is a bare Sanic app (bench/floor_server.py).
     """
     if setup == "floor":
@@ -151,18 +159,24 @@ def start_setup(setup: str, model: Path | None, logs: Path, start_timeout_s: flo
     var_dir = Path(tempfile.mkdtemp(prefix=f"bench-{setup}-var-"))
     settings = setup_settings(logs, var_dir, model)
     url = f"http://{HOST}:{settings.port}{WEBHOOK_PATH}"
-    credentials = PROJECT_CREDENTIALS if setup == "project" else BASELINE_CREDENTIALS
-    actions = start(launch.action_server(settings, name=f"{setup}-actions"))
+    credentials = PROJECT_CREDENTIALS if setup.startswith("project") else BASELINE_CREDENTIALS
+    endpoints = MEMORY_ENDPOINTS if setup == "project-memory" else ENDPOINTS
+    model_server: launch.Process | None = None
+    actions: launch.Process | None = None
     server: launch.Process | None = None
     try:
+        if launch.pulls_model(endpoints):
+            model_server = start(launch.model_server(settings, name=f"{setup}-model-server"))
+            model_server.wait_healthy(start_timeout_s)
+        actions = start(launch.action_server(settings, name=f"{setup}-actions"))
         actions_s = actions.wait_healthy(start_timeout_s)
-        server = start(launch.rasa_server(settings, model=model, credentials=credentials, endpoints=ENDPOINTS,
+        server = start(launch.rasa_server(settings, model=model, credentials=credentials, endpoints=endpoints,
                                           name=f"{setup}-rasa"))
         cold = wait_until_answering(server, url, start_timeout_s)
-        return Running(setup, server, url, cold, actions, actions_s, var_dir)
+        return Running(setup, server, url, cold, actions, actions_s, var_dir, model_server)
     except BaseException:
-        if server is not None:
-            stop(server)
-        stop(actions)
+        for process in (server, actions, model_server):
+            if process is not None:
+                stop(process)
         shutil.rmtree(var_dir, ignore_errors=True)
         raise

@@ -15,8 +15,8 @@ from bot.settings import CRISIS_SUITE, ENDPOINTS, HOLDOUT_CASES, ROOT, SHARED_EV
 
 __all__ = [
     "BASELINE_CONFIG", "BASELINE_CREDENTIALS", "BENCH", "CONCURRENCY", "CRISIS_SUITE", "DEV_CASES", "ENDPOINTS",
-    "FULL", "HOLDOUT_CASES", "MODELS_DIR", "PROJECT_CONFIG", "PROJECT_CREDENTIALS", "PROJECT_MODEL", "QUICK",
-    "RESULTS_DIR", "ROOT", "SETUPS", "SHARED_EVAL", "WEBHOOK_PATH", "Budget", "rel",
+    "FULL", "HOLDOUT_CASES", "MEMORY_ENDPOINTS", "MODELS_DIR", "PROJECT_CONFIG", "PROJECT_CREDENTIALS",
+    "PROJECT_MODEL", "QUICK", "RESULTS_DIR", "ROOT", "SETUPS", "SHARED_EVAL", "WEBHOOK_PATH", "Budget", "rel",
 ]
 
 BENCH = ROOT / "bench"
@@ -32,7 +32,10 @@ MODELS_DIR = BENCH / "models"
 RESULTS_DIR = BENCH / "results"
 
 WEBHOOK_PATH = "/webhooks/rest/webhook"
-SETUPS: Tuple[str, ...] = ("project", "baseline", "floor")
+# project and baseline keep conversations in the durable SQL store (endpoints.yml, SQLite in a
+# throw-away VAR_DIR); project-memory is the project with Rasa's in-memory store, for reference.
+SETUPS: Tuple[str, ...] = ("project", "project-memory", "baseline", "floor")
+MEMORY_ENDPOINTS = BENCH / "memory_endpoints.yml"
 CONCURRENCY: Tuple[int, ...] = (1, 8, 32)
 
 

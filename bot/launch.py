@@ -1,12 +1,19 @@
 """How the servers start: the one place that builds their command lines and environment.
 
 ``make run`` (through :mod:`bot.supervise`), the tests' fixtures and the benchmark all
-start the Rasa server, the action server and the web page from the :class:`Service`
-descriptions built here, and manage them as :class:`Process` objects: started in their own
-session, health-checked, stopped by their own PID (SIGTERM, then SIGKILL), never by name.
+start the model server, the Rasa server, the action server and the web page from the
+:class:`Service` descriptions built here, and manage them as :class:`Process` objects: started
+in their own session, health-checked, stopped by their own PID (SIGTERM, then SIGKILL), never
+by name.
+
+A Rasa server started with ``endpoints.yml`` pulls its model from the internal model server
+(:mod:`bot.model_server`, ``models:`` in ``endpoints.yml``): it must be up first, or Rasa starts
+with no model. Both get the model server's token (generated once in VAR_DIR) in their
+environment, never on a command line.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -19,10 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Sequence
 
+import yaml
+
+from bot.model_server import HOST as MODEL_SERVER_HOST
+from bot.model_server import TOKEN_ENV, load_token
 from bot.settings import CREDENTIALS, ENDPOINTS, ROOT, Settings, environment
 
 BIN = Path(sys.executable).parent
-HEALTH_PATHS = {"rasa": "/webhooks/rest/", "actions": "/health", "web": "/health"}
+HEALTH_PATHS = {"rasa": "/webhooks/rest/", "actions": "/health", "web": "/health", "staff": "/health",
+                "model_server": "/health"}
+# Whole seconds between two model pulls, for endpoints.yml (Rasa needs an integer): derived from
+# MODEL_PULL_INTERVAL_S by the launcher, not a setting of its own.
+PULL_SECONDS_ENV = "MODEL_PULL_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -53,16 +68,43 @@ def process_env(settings: Settings, **extra: str) -> Dict[str, str]:
     return env
 
 
+def model_server_env(settings: Settings) -> Dict[str, str]:
+    """What the model server and Rasa need to find each other: the token and the pull interval."""
+    return {TOKEN_ENV: load_token(settings.var_dir),
+            PULL_SECONDS_ENV: str(max(1, math.ceil(settings.model_pull_interval_s)))}
+
+
+def pulls_model(endpoints: Path | None) -> bool:
+    """Whether a Rasa server started with ``endpoints`` takes its model from a model server (``models:``)."""
+    if endpoints is None:
+        return False
+    # BaseLoader: no implicit tags, so the ${...} values are read as they are (Rasa's loader would expand them)
+    data = yaml.load(Path(endpoints).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506
+    return isinstance(data, dict) and bool(data.get("models"))
+
+
+def model_server(settings: Settings, name: str = "model-server") -> Service:
+    """The internal model server (:mod:`bot.model_server`): serves MODEL to Rasa, on loopback only."""
+    argv = [sys.executable, "-m", "bot.model_server"]
+    return Service(name, argv, process_env(settings, **model_server_env(settings)),
+                   _url(MODEL_SERVER_HOST, settings.model_server_port, "model_server"),
+                   settings.log_dir / f"{name}.log")
+
+
 def rasa_server(settings: Settings, model: Path | None = None, credentials: Path = CREDENTIALS,
                 endpoints: Path | None = ENDPOINTS, name: str = "rasa") -> Service:
-    """``rasa run`` on the public channels only: no ``--enable-api`` (no model or admin HTTP API)."""
+    """``rasa run`` on the public channels only: no ``--enable-api`` (no model or admin HTTP API).
+
+    With ``endpoints.yml`` its model comes from the model server (start :func:`model_server`
+    first); ``--model`` counts only with an endpoints file that has no ``models:`` section.
+    """
     argv = [str(BIN / "rasa"), "run", "--model", str(model or settings.model),
             "--interface", settings.interface, "--port", str(settings.port),
             "--credentials", str(credentials), "--cors", *settings.allowed_origins]
     if endpoints is not None:
         argv += ["--endpoints", str(endpoints)]
-    return Service(name, argv, process_env(settings), _url(settings.interface, settings.port, "rasa"),
-                   settings.log_dir / f"{name}.log")
+    return Service(name, argv, process_env(settings, **model_server_env(settings)),
+                   _url(settings.interface, settings.port, "rasa"), settings.log_dir / f"{name}.log")
 
 
 def action_server(settings: Settings, name: str = "actions") -> Service:
@@ -80,9 +122,18 @@ def web_app(settings: Settings, name: str = "web") -> Service:
                    settings.log_dir / f"{name}.log")
 
 
+def staff_site(settings: Settings, name: str = "staff") -> Service:
+    """The staff site (:mod:`bot.staff`), on STAFF_INTERFACE (loopback by default), never public."""
+    argv = [sys.executable, "-m", "bot.staff"]
+    return Service(name, argv, process_env(settings),
+                   _url(settings.staff_interface, settings.staff_port, "staff"),
+                   settings.log_dir / f"{name}.log")
+
+
 def assistant(settings: Settings) -> List[Service]:
-    """Everything ``make run`` starts, in start order."""
-    return [action_server(settings), rasa_server(settings), web_app(settings)]
+    """Everything ``make run`` starts, in start order (the model server before Rasa, which pulls from it)."""
+    return [model_server(settings), action_server(settings), rasa_server(settings), web_app(settings),
+            staff_site(settings)]
 
 
 def _url(interface: str, port: int, kind: str) -> str:
@@ -95,6 +146,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> List[int]:
+    """``count`` different TCP ports on ``host`` that nobody listens on (held together while chosen)."""
+    sockets: List[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            sockets.append(s)
+            s.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -24,3 +24,7 @@ CRISIS_FLAGGED_SLOT = "crisis_flagged"
 DANGER_KINDS: Tuple[str, ...] = ("suicide", "overdose", "seizure", "psychosis", "medical", "harm_to_others")
 GENERAL_KIND = "general"
 ALL_KINDS: Tuple[str, ...] = DANGER_KINDS + (GENERAL_KIND,)
+
+# Responses the web widget shows as crisis messages (bot/channels/socketio.py marks them)
+EMERGENCY_RESPONSE = "utter_emergency"
+CRISIS_REMINDER_RESPONSE = "utter_crisis_reminder"

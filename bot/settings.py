@@ -77,6 +77,13 @@ class Settings:
     # Longest wait for one database read or write in a visitor's turn; past it the turn goes to the
     # local spool and the reply is not held up [STORE_TIMEOUT_S].
     store_timeout_s: float = 2.0
+    # The internal model server Rasa pulls its model from (loopback only) [MODEL_SERVER_PORT], and how
+    # often Rasa asks it for a newer model, in seconds [MODEL_PULL_INTERVAL_S].
+    model_server_port: int = 8082
+    model_pull_interval_s: float = 10.0
+    # A retrained model is refused if its FAQ accuracy is lower than the running one's by more than
+    # this (0.01 = 1 point) [RETRAIN_FAQ_MARGIN]; emergency recall must stay 1.0 whatever it is.
+    retrain_faq_margin: float = 0.01
 
     @property
     def database(self) -> str:
@@ -101,7 +108,8 @@ ENV_NAMES: Dict[str, str] = {
     "session_secret": "SESSION_SECRET", "start_timeout_s": "START_TIMEOUT_S",
     "staff_port": "STAFF_PORT", "staff_interface": "STAFF_INTERFACE",
     "staff_session_minutes": "STAFF_SESSION_MINUTES", "retention_days": "RETENTION_DAYS",
-    "store_timeout_s": "STORE_TIMEOUT_S",
+    "store_timeout_s": "STORE_TIMEOUT_S", "model_server_port": "MODEL_SERVER_PORT",
+    "model_pull_interval_s": "MODEL_PULL_INTERVAL_S", "retrain_faq_margin": "RETRAIN_FAQ_MARGIN",
 }
 
 
@@ -169,9 +177,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"RETENTION_DAYS={settings.retention_days} differs from what the assistant tells visitors "
                             f"({told} days, slot retention_days in domain.yml): change both, then retrain")
     ports = {"PORT": settings.port, "WEB_PORT": settings.web_port, "ACTIONS_PORT": settings.actions_port,
-             "STAFF_PORT": settings.staff_port}
+             "STAFF_PORT": settings.staff_port, "MODEL_SERVER_PORT": settings.model_server_port}
     if len(set(ports.values())) < len(ports):
-        raise SettingsError("PORT, WEB_PORT, ACTIONS_PORT and STAFF_PORT must differ: " +
+        raise SettingsError("PORT, WEB_PORT, ACTIONS_PORT, STAFF_PORT and MODEL_SERVER_PORT must differ: " +
                             ", ".join(f"{k}={v}" for k, v in ports.items()))
     return settings
 

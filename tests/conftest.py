@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List
 
 import pytest
 import yaml
@@ -37,19 +37,21 @@ def crisis_suite() -> Dict:
 
 def server_settings(tmp: Path, **env: str) -> settings_module.Settings:
     """Settings for servers under test: free ports, logs in results/logs, state in ``tmp``."""
-    base = {"PORT": str(launch.free_port()), "ACTIONS_PORT": str(launch.free_port()),
-            "WEB_PORT": str(launch.free_port()), "LOG_DIR": str(ROOT / "results" / "logs"),
-            "VAR_DIR": str(tmp), "ALERT_RETRY_MAX_S": "2"}
+    port, actions, web, model_server = launch.free_ports(4)  # four different ones
+    base = {"PORT": str(port), "ACTIONS_PORT": str(actions), "WEB_PORT": str(web),
+            "MODEL_SERVER_PORT": str(model_server), "LOG_DIR": str(ROOT / "results" / "logs"), "VAR_DIR": str(tmp),
+            "ALERT_RETRY_MAX_S": "2"}
     return settings_module.load({**base, **env})
 
 
 @dataclass
 class Assistant:
-    """The running assistant: the Rasa server and the action server."""
+    """The running assistant: the Rasa server, the action server and the model server Rasa pulls from."""
 
     settings: settings_module.Settings
     rasa: launch.Process
     actions: launch.Process
+    model_server: launch.Process | None = None
 
     @property
     def port(self) -> int:
@@ -67,13 +69,46 @@ class Assistant:
         return post_raw(self.url, body, timeout)
 
 
+# Model servers started with an assistant, each stopped (by PID) once its Rasa server is gone.
+_MODEL_SERVERS: List[Assistant] = []
+
+
 def start_assistant(settings: settings_module.Settings) -> Assistant:
-    """Starts the action server and the Rasa server (no HTTP API) as `make run` does."""
+    """Starts the model server, the action server and the Rasa server (no HTTP API) as `make run` does.
+
+    Callers stop ``rasa`` and ``actions``; the model server is stopped after the test in which its
+    Rasa server was stopped (or at the end of the session), so callers need not know about it.
+    """
     if not settings.model.exists():
         pytest.fail(f"{settings.model} is missing: run `make train` first")
-    actions, rasa = launch.start_all([launch.action_server(settings), launch.rasa_server(settings)],
-                                     settings.start_timeout_s)
-    return Assistant(settings, rasa, actions)
+    model_server, actions, rasa = launch.start_all(
+        [launch.model_server(settings), launch.action_server(settings), launch.rasa_server(settings)],
+        settings.start_timeout_s)
+    running = Assistant(settings, rasa, actions, model_server)
+    _MODEL_SERVERS.append(running)
+    return running
+
+
+def _stop_model_servers(all_of_them: bool = False) -> None:
+    for running in list(_MODEL_SERVERS):
+        if all_of_them or not running.rasa.alive():
+            if running.model_server is not None:
+                running.model_server.stop()
+            _MODEL_SERVERS.remove(running)
+
+
+@pytest.fixture(autouse=True)
+def _model_servers_follow_their_rasa() -> Iterator[None]:
+    """After each test, stops the model servers whose Rasa server was stopped."""
+    yield
+    _stop_model_servers()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_servers_stopped_at_the_end() -> Iterator[None]:
+    """At the end of the session, stops every model server still running."""
+    yield
+    _stop_model_servers(all_of_them=True)
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +120,7 @@ def assistant(tmp_path_factory) -> Iterator[Assistant]:
     finally:
         running.rasa.stop()
         running.actions.stop()
+        _stop_model_servers()
 
 
 

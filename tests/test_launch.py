@@ -136,8 +136,63 @@ def test_services_carry_the_process_env(tmp_path):
         assert load(service.env) == s
 
 
-def test_assistant_starts_actions_then_rasa_then_web(tmp_path):
-    assert [s.name for s in launch.assistant(settings_for(tmp_path))] == ["actions", "rasa", "web"]
+def test_assistant_starts_the_model_server_then_actions_then_rasa_then_web_then_staff(tmp_path):
+    services = launch.assistant(settings_for(tmp_path, STAFF_PORT="8999"))
+    assert [s.name for s in services] == ["model-server", "actions", "rasa", "web", "staff"]
+    staff = services[-1]
+    assert staff.health_url == "http://127.0.0.1:8999/health"  # loopback by default: never the public side
+    assert staff.argv[-2:] == ["-m", "bot.staff"]
+
+
+def test_model_server_is_on_loopback_whatever_the_interface(tmp_path):
+    s = settings_for(tmp_path, INTERFACE="0.0.0.0", MODEL_SERVER_PORT="6500")
+    service = launch.model_server(s)
+    assert service.argv == [sys.executable, "-m", "bot.model_server"]
+    assert service.health_url == "http://127.0.0.1:6500/health"
+    assert service.log == tmp_path / "logs" / "model-server.log"
+
+
+def test_rasa_and_the_model_server_share_a_token_from_var_dir_never_on_the_command_line(tmp_path):
+    s = settings_for(tmp_path, MODEL_PULL_INTERVAL_S="2.5")
+    rasa, server = launch.rasa_server(s), launch.model_server(s)
+    token = (tmp_path / "var" / "model_server_token").read_text().strip()
+    assert len(token) >= 32
+    assert rasa.env["MODEL_SERVER_TOKEN"] == server.env["MODEL_SERVER_TOKEN"] == token
+    assert not any(token in a for a in rasa.argv + server.argv)
+    assert (tmp_path / "var" / "model_server_token").stat().st_mode & 0o077 == 0  # 0600
+    assert launch.rasa_server(s).env["MODEL_SERVER_TOKEN"] == token  # generated once, then read back
+    assert rasa.env["MODEL_PULL_SECONDS"] == "3"  # Rasa needs whole seconds: rounded up
+    assert load(rasa.env) == s  # the derived values leave the settings as they are
+    other = settings_for(tmp_path / "other")
+    assert launch.rasa_server(other).env["MODEL_SERVER_TOKEN"] != token  # one per VAR_DIR
+
+
+def test_endpoints_pull_the_model_from_the_model_server_with_expanded_values(tmp_path, monkeypatch):
+    from rasa.core.utils import AvailableEndpoints
+
+    s = settings_for(tmp_path, MODEL_SERVER_PORT="6600")
+    env = launch.rasa_server(s).env
+    for name in ("MODEL_SERVER_PORT", "MODEL_SERVER_TOKEN", "MODEL_PULL_SECONDS", "ACTIONS_PORT"):
+        monkeypatch.setenv(name, env[name])
+    endpoints = AvailableEndpoints.read_endpoints(str(launch.ENDPOINTS))
+    assert endpoints.model is not None
+    assert endpoints.model.url == "http://127.0.0.1:6600/model"
+    assert endpoints.model.token == env["MODEL_SERVER_TOKEN"]
+    assert int(endpoints.model.kwargs["wait_time_between_pulls"]) == 10
+    assert launch.pulls_model(launch.ENDPOINTS)
+    assert not launch.pulls_model(None)
+    plain = tmp_path / "plain.yml"
+    plain.write_text("action_endpoint:\n  url: http://127.0.0.1:${ACTIONS_PORT}/webhook\n")
+    assert not launch.pulls_model(plain)
+
+
+def test_free_ports_are_different_and_bindable():
+    import socket
+    ports = launch.free_ports(6)
+    assert len(set(ports)) == 6
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
 
 
 def test_free_port_is_bindable():

@@ -115,7 +115,8 @@ class AlertSender:
     async def _deliver(self, session: aiohttp.ClientSession, alert: Alert) -> int:
         loop = asyncio.get_running_loop()
         if not self.webhook_url:
-            logger.warning("CRISIS ALERT: conversation %s, kind %s (no ALERT_WEBHOOK_URL set: this line is the alert)",
+            logger.warning("%s: conversation %s, kind %s (no ALERT_WEBHOOK_URL set: this line is the alert)",
+                           "CALLBACK REQUEST" if alert.kind == "callback" else "CRISIS ALERT",
                            alert.conversation_id, alert.kind)
             await loop.run_in_executor(self.db, self.outbox.mark_sent, alert.id, LOGGED)
             return 1

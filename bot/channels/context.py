@@ -22,6 +22,23 @@ PREVIOUS_TEXT = "previous_text"
 MAX_METADATA_CHARS = 2000
 # What a visitor is told when a turn fails (the details go to the log at DEBUG only).
 FAILED_TURN = "the assistant could not answer; please try again"
+# When a turn ends without any reply (an action, such as the callback form's, could not run: the
+# action server is down or hung), the visitor still hears what to do. Emergencies never get here:
+# their replies are static responses that need no action server.
+NO_REPLY = ("Sorry, I couldn't finish that just now (if you were leaving a callback request, it was not "
+            "taken and nothing was sent). Please call our team at {center_phone}, {center_hours}. If you or "
+            "someone with you may be in danger, call {emergency_number} now.")
+
+
+def no_reply_message(recipient_id: str) -> Dict[str, Any]:
+    """The bot message sent when a turn produced none: the line to call, and 911."""
+    from bot import facts
+
+    f = facts.load()
+    text = NO_REPLY.format(center_phone=f.center_phone, center_hours=f.center_hours,
+                           emergency_number=f.emergency_number)
+    return {"recipient_id": recipient_id, "text": text,
+            "buttons": [{"title": f"Call {f.center_phone}", "payload": f"tel:{f.center_phone_dial}"}]}
 
 
 class RecentMessages:

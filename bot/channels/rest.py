@@ -21,7 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.context import FAILED_TURN, RecentMessages, incoming
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,9 @@ class SafeRestInput(InputChannel):
                 logger.debug("rest channel: failure details", exc_info=True)
                 if not collector.messages:
                     return response.json({"error": FAILED_TURN}, status=500)
+            if not collector.messages:  # an action failed without a word to the visitor
+                logger.warning("rest channel: the turn of %s produced no reply; sent the phone line", body["sender"])
+                return response.json([no_reply_message(body["sender"])])
             return response.json(collector.messages)
 
         return webhook

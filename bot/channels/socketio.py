@@ -10,7 +10,16 @@ Compare ``rasa/core/channels/socketio.py``; the routes, events and output are Ra
   event instead of silence; text is sanitised like on the REST channel, long messages in a
   thread so the event loop never stalls;
 - buttons whose payload is a ``tel:`` or ``sms:`` link are sent as link buttons, so clicking
-  "Call ..." in rasa-webchat dials instead of sending "tel:..." back as a message.
+  "Call ..." in rasa-webchat dials instead of sending "tel:..." back as a message;
+- every message sent is made safe for rasa-webchat's markdown (:mod:`bot.channels.markdown`:
+  links only to http, https, tel and sms; link buttons and images likewise; only the widget
+  metadata below);
+- an emergency reply (``utter_emergency``) and the crisis reminder are sent one line per
+  message (the first line says what to call), each with metadata for the widget: ``crisis``
+  ("emergency" or "reminder") and rasa-webchat's ``customCss`` class (``crisis-message
+  crisis-<kind>``, plus ``crisis-start`` on the first line), which the page's script and
+  stylesheet (bot/web/static) show as a crisis message;
+- other answers: a blank line ends a list before the line after it (``close_lists``).
 Needs python-socketio 5.9.0 (see README).
 """
 from __future__ import annotations
@@ -25,13 +34,20 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot import names
 from bot import settings as settings_module
 from bot.channels.context import FAILED_TURN, RecentMessages, incoming
+from bot.channels.markdown import close_lists, safe_markdown, safe_url
 from bot.channels.sessions import SessionIds, load_key
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 100_000
 LINK_SCHEMES = ("tel:", "sms:")
+
+
+CRISIS_RESPONSES = {names.EMERGENCY_RESPONSE: "emergency", names.CRISIS_REMINDER_RESPONSE: "reminder"}
+CRISIS_CSS = "crisis-message crisis-{kind}"
+FIRST_PART_CSS = "crisis-start"
 
 
 def widget_button(button: Dict[str, Any]) -> Dict[str, Any]:
@@ -42,17 +58,101 @@ def widget_button(button: Dict[str, Any]) -> Dict[str, Any]:
     return {"content_type": "text", "title": button["title"], "payload": payload}
 
 
+def crisis_mark(kind: str, first: bool) -> Dict[str, Any]:
+    """The widget metadata of one part of a crisis message of ``kind`` ("emergency" or "reminder")."""
+    css = CRISIS_CSS.format(kind=kind) + (f" {FIRST_PART_CSS}" if first else "")
+    return {"crisis": kind, "customCss": {"style": "class", "css": css}}
+
+
+def crisis_metadata(utter_action: Any, first: bool) -> Dict[str, Any] | None:
+    """The widget metadata of one part of a crisis response (None for any other response)."""
+    kind = CRISIS_RESPONSES.get(utter_action) if isinstance(utter_action, str) else None
+    return None if kind is None else crisis_mark(kind, first)
+
+
+def _safe_buttons(buttons: Any) -> List[Dict[str, Any]]:
+    """Quick replies with plain string fields; a link button only to a safe address, else dropped."""
+    safe = []
+    for button in buttons if isinstance(buttons, list) else []:
+        if not isinstance(button, dict):
+            continue
+        clean = {k: str(v) for k, v in button.items() if k in ("type", "content_type", "title", "payload", "url")}
+        if "url" in clean and not safe_url(clean["url"]):
+            continue
+        safe.append(clean)
+    return safe
+
+
+def _safe_metadata(metadata: Any) -> Dict[str, Any] | None:
+    """Only the metadata this channel sets: rasa-webchat acts on others (page callbacks, link targets...)."""
+    if not isinstance(metadata, dict) or metadata.get("crisis") not in CRISIS_RESPONSES.values():
+        return None
+    css = metadata.get("customCss")
+    first = isinstance(css, dict) and FIRST_PART_CSS in str(css.get("css", "")).split()
+    return crisis_mark(str(metadata["crisis"]), first)
+
+
+def safe_message(message: Dict[str, Any]) -> Dict[str, Any]:
+    """A message rasa-webchat renders safely: markdown links, link buttons and images only to
+    http, https, tel or sms addresses (images: http and https), and only this channel's metadata."""
+    out: Dict[str, Any] = {}
+    for key, value in message.items():
+        if key == "text":
+            out[key] = safe_markdown(str(value))
+        elif key in ("quick_replies", "buttons"):
+            out[key] = _safe_buttons(value)
+        elif key == "metadata":
+            metadata = _safe_metadata(value)
+            if metadata is not None:
+                out[key] = metadata
+        elif key == "attachment" and isinstance(value, dict) and value.get("type") == "image":
+            payload = value.get("payload")
+            src = payload.get("src") if isinstance(payload, dict) else None
+            if safe_url(src) and str(src).lower().startswith("http"):
+                out[key] = {"type": "image", "payload": {"src": src}}
+        # anything else (other attachments, custom JSON's own keys) is not sent: no response uses them
+    return out
+
+
 class SafeSocketIOOutput(SocketIOOutput):
-    """Sends buttons as rasa-webchat quick replies, with dialable phone buttons."""
+    """Sends buttons as rasa-webchat quick replies, with dialable phone buttons; marks crisis
+    messages; every message goes out through :func:`safe_message`."""
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        """The one way out: every message is made safe first."""
+        await super()._send_message(socket_id, safe_message(response if isinstance(response, dict) else {}))
+
+    async def _send_parts(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]] | None,
+                          utter_action: Any) -> None:
+        """A response as the widget's messages: per paragraph (per line for a crisis response,
+        each marked), the buttons on the last one."""
+        crisis = crisis_metadata(utter_action, first=True) is not None
+        # A crisis response shows each line as its own message: the first says what to call.
+        parts = [p for p in text.strip().split("\n" if crisis else "\n\n") if p.strip()] or [text]
+        messages: List[Dict[str, Any]] = [{"text": close_lists(p)} for p in parts]
+        for i, message in enumerate(messages):
+            metadata = crisis_metadata(utter_action, first=i == 0)
+            if metadata:
+                message["metadata"] = metadata
+        if buttons is not None:
+            messages[-1]["quick_replies"] = [widget_button(b) for b in buttons]
+        for message in messages:
+            await self._send_message(recipient_id, message)
+
+    async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
+        """Custom JSON (``data``, or the whole object) goes to this conversation only, made safe:
+        Rasa's own emits it as keyword arguments, so a ``room`` in it would choose the recipient."""
+        data = json_message.get("data") if isinstance(json_message.get("data"), dict) else json_message
+        await self._send_message(recipient_id, data)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        """One message per paragraph, marked if the response is a crisis one."""
+        await self._send_parts(recipient_id, text, None, kwargs.get("utter_action"))
 
     async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
                                      **kwargs: Any) -> None:
         """One message per paragraph; the buttons go on the last one."""
-        parts = [p for p in text.strip().split("\n\n") if p] or [text]
-        messages: List[Dict[str, Any]] = [{"text": p} for p in parts]
-        messages[-1]["quick_replies"] = [widget_button(b) for b in buttons]
-        for message in messages:
-            await self._send_message(recipient_id, message)
+        await self._send_parts(recipient_id, text, buttons, kwargs.get("utter_action"))
 
 
 def origin_allowed(environ: Dict[str, Any], allowed: tuple) -> bool:

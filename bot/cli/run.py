@@ -16,8 +16,15 @@ logger = logging.getLogger("bot.supervise")
 
 def register(groups: Any) -> None:
     """Adds the ``run`` command."""
-    p = groups.add_parser("run", help="start the assistant (Rasa, action server, web page) and keep it up")
+    p = groups.add_parser("run", help="start the assistant (Rasa, action server, web page, staff site) and keep it up")
     p.set_defaults(run=run)
+
+
+def _shown(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
   REST webhook:   http://{host}:{config.port}/webhooks/rest/webhook
   socket.io:      http://{host}:{config.port}/socket.io/
   action server:  http://{config.actions_interface}:{config.actions_port}/health   (internal)
+  model server:   http://127.0.0.1:{config.model_server_port}/health   (internal: Rasa pulls promoted models here)
+  staff site:     http://{config.staff_interface}:{config.staff_port}/   (staff only; add an account:
+                  python -m bot staff add NAME)
+  conversations:  {_shown(config.database)}
 Try:  curl -s -XPOST http://{host}:{config.port}/webhooks/rest/webhook -H 'Content-Type: application/json' \\
         -d '{{"sender":"me","message":"hi"}}'
 A process that dies or hangs is restarted. Press Ctrl-C to stop.""", flush=True)

@@ -50,6 +50,12 @@ def is_followup(text: str, max_words: int = 8) -> bool:
     return False
 
 
+def gives_context(previous: str) -> bool:
+    """Whether the previous message can give a follow-up its topic: words, not a phone number or an
+    e-mail address (answers to the callback form are not context for the question after them)."""
+    return "@" not in previous and len(re.findall(r"[^\W\d_]{3,}", previous)) >= 2
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class FollowUpContext(ConfiguredComponent):
     """Prefixes a follow-up with the visitor's previous message before anything reads it."""
@@ -68,6 +74,7 @@ class FollowUpContext(ConfiguredComponent):
         for message in messages:
             previous = (message.get("metadata") or {}).get(PREVIOUS_TEXT)
             text = message.get(TEXT) or ""
-            if isinstance(previous, str) and previous.strip() and is_followup(text, self.config["max_words"]):
+            if (isinstance(previous, str) and gives_context(previous)
+                    and is_followup(text, self.config["max_words"])):
                 message.set(TEXT, f"{previous.strip()} {text}")
         return messages

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 METADATA = sa.MetaData()
 _CREATE_LOCK = threading.Lock()
 TABLE_MODULES = ("bot.store.alerts", "bot.store.conversations", "bot.store.review", "bot.store.audit",
-                 "bot.store.staff")
+                 "bot.store.staff", "bot.store.callbacks", "bot.retrain.inbox")
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import List
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.store import METADATA, ensure_tables
 
@@ -57,7 +57,8 @@ class Alert:
 
     def payload(self) -> dict:
         """The JSON posted to the webhook."""
-        return {"event": "crisis_flagged", "alert_id": self.id, "conversation_id": self.conversation_id,
+        event = "callback_requested" if self.kind == "callback" else "crisis_flagged"
+        return {"event": event, "alert_id": self.id, "conversation_id": self.conversation_id,
                 "kind": self.kind, "time": self.flagged_at}
 
 
@@ -91,8 +92,7 @@ class AlertOutbox:
                    status=PENDING, attempts=0, next_attempt_at=now)
         try:
             with self.engine.begin() as db:
-                db.execute(LATEST.insert().values(conversation_id=conversation_id, alert_id=alert_id, flagged_at=now))
-                db.execute(ALERTS.insert().values(**row))
+                self.insert_alert(db, conversation_id, kind, now, alert_id=alert_id)
             return True
         except sa.exc.IntegrityError:
             pass  # the conversation had an alert before
@@ -108,6 +108,18 @@ class AlertOutbox:
                 LATEST.c.conversation_id == conversation_id)).scalar()
             db.execute(ALERTS.update().where(ALERTS.c.id == latest).values(repeats=ALERTS.c.repeats + 1))
         return False
+
+    @staticmethod
+    def insert_alert(conn: Connection, conversation_id: str, kind: str, now: float,
+                     dedup_key: str | None = None, alert_id: str | None = None) -> str:
+        """Inserts an alert in the caller's transaction; IntegrityError if ``dedup_key`` (default:
+        the conversation) already has one. Returns the alert id."""
+        alert_id = alert_id or uuid.uuid4().hex
+        conn.execute(LATEST.insert().values(conversation_id=dedup_key or conversation_id, alert_id=alert_id,
+                                            flagged_at=now))
+        conn.execute(ALERTS.insert().values(id=alert_id, conversation_id=conversation_id, kind=kind, flagged_at=now,
+                                            repeats=0, status=PENDING, attempts=0, next_attempt_at=now))
+        return alert_id
 
     def has(self, alert_id: str) -> bool:
         """Whether an alert with this id is stored."""

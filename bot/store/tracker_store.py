@@ -39,7 +39,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import Engine
 
 from bot.alerts.tracker_store import LatestMessagePublisher
-from bot.store import conversations, create_tables, engine
+from bot.channels.context import PREVIOUS_TEXT
+from bot.store import callbacks, conversations, create_tables
 from bot.store.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ class DurableTrackerStore(LatestMessagePublisher, TrackerStore, SerializedTracke
             return
         batch_id = uuid.uuid4().hex
         dicts = [e.as_dict() for e in new]
+        callbacks.mask_details(dicts)  # a callback's name and number live in its own table only
+        for d in dicts:  # the previous message is stored already; never twice (it may be a callback answer)
+            if d.get("event") == "user" and isinstance(d.get("metadata"), dict):
+                d["metadata"].pop(PREVIOUS_TEXT, None)
         batch = conversations.Batch(batch_id, sender_id,
                                     [conversations.event_row(sender_id, batch_id, d) for d in dicts])
         self._remember(sender_id, len(tracker.events))
@@ -268,5 +273,5 @@ def _latest_session(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def stored_events(url: str, conversation_id: str) -> List[Dict[str, Any]]:
     """Every stored event of a conversation (all sessions), for tools and tests."""
-    return conversations.load_events(engine(url), conversation_id, all_sessions=True)
+    return conversations.load_events(create_tables(url), conversation_id, all_sessions=True)
 

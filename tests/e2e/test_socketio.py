@@ -169,6 +169,23 @@ def test_widget_channel_escalates_and_strips_shortcuts(assistant):
     assert facts.load().emergency_number in replies[0]["text"]
 
 
+async def test_crisis_messages_are_marked_for_the_widget_and_answers_are_not(assistant):
+    """The emergency reply goes line by line, each marked; later answers carry a marked reminder."""
+    async with Widget(assistant.port) as tab:
+        await tab.session({})
+        emergency = await tab.ask(EMERGENCY)
+        later = await tab.ask(INSURANCE)
+    assert emergency_number_in(emergency[0]["text"]), emergency
+    assert all(m.get("metadata", {}).get("crisis") == "emergency" for m in emergency), emergency
+    classes = [m["metadata"]["customCss"]["css"].split() for m in emergency]
+    assert "crisis-start" in classes[0] and not any("crisis-start" in c for c in classes[1:]), classes
+    assert len(emergency) >= 3 and all("\n" not in m["text"] for m in emergency), "one line per message"
+    answer = [m for m in later if "PPO" in m["text"]]
+    reminder = [m for m in later if m.get("metadata", {}).get("crisis") == "reminder"]
+    assert answer and "metadata" not in answer[0], later
+    assert reminder and emergency_number_in(reminder[0]["text"]), later
+
+
 # ------------------------------------------------------------------ server-issued session ids
 
 

@@ -35,3 +35,12 @@ def test_without_a_previous_message_or_a_follow_up_nothing_changes():
     first, plain = message("why is that?"), message("do you take insurance?", "hi")
     FollowUpContext({}).process([first, plain])
     assert first.get("text") == "why is that?" and plain.get("text") == "do you take insurance?"
+
+
+@pytest.mark.parametrize("previous, expected", [
+    ("what are common withdrawal symptoms?", True), ("weekday mornings", True),
+    ("555.234.5678", False), ("(555) 234-5678", False), ("maria@example.com", False), ("ok", False)])
+def test_only_words_give_a_follow_up_context(previous, expected):
+    from bot.nlu.followup import gives_context
+
+    assert gives_context(previous) is expected

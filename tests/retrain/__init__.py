@@ -1,0 +1,1 @@
+"""Tests of retraining: the training inbox and answer approvals."""
