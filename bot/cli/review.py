@@ -15,24 +15,14 @@ import os
 import sys
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, List, NoReturn, TextIO
+from typing import Any, Callable, List, TextIO
+
+from bot.cli.common import Failure, OneLineParser
 
 EXIT_NOT_FOUND, EXIT_USAGE = 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument error is one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
-
-
-class _Failure(Exception):
-    """A command failed: its message and exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_NOT_FOUND) -> None:
-        super().__init__(message)
-        self.code = code
+_Parser, _Failure = OneLineParser, Failure  # one-line errors, as in every command group
 
 
 def register(groups: Any) -> None:
