@@ -36,7 +36,7 @@ from socketio import AsyncServer
 
 from bot import names
 from bot import settings as settings_module
-from bot.channels.context import FAILED_TURN, RecentMessages, incoming
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message
 from bot.channels.markdown import close_lists, safe_markdown, safe_url
 from bot.channels.sessions import SessionIds, load_key
 
@@ -118,8 +118,11 @@ class SafeSocketIOOutput(SocketIOOutput):
     """Sends buttons as rasa-webchat quick replies, with dialable phone buttons; marks crisis
     messages; every message goes out through :func:`safe_message`."""
 
+    sent = 0  # messages sent for this turn (a channel makes one output per visitor message)
+
     async def _send_message(self, socket_id: str, response: Any) -> None:
         """The one way out: every message is made safe first."""
+        self.sent += 1
         await super()._send_message(socket_id, safe_message(response if isinstance(response, dict) else {}))
 
     async def _send_parts(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]] | None,
@@ -240,13 +243,18 @@ class SafeSocketIOInput(InputChannel):
                 await sio.emit("error", {"error": f"message longer than {MAX_MESSAGE_CHARS} characters"}, room=sid)
                 return
             clean, metadata = await incoming(self.recent, session_id, text, data.get("metadata"))
-            message = UserMessage(clean, SafeSocketIOOutput(sio, self.bot_message_evt), session_id,
-                                  input_channel=self.name(), metadata=metadata)
+            output = SafeSocketIOOutput(sio, self.bot_message_evt)
+            message = UserMessage(clean, output, session_id, input_channel=self.name(), metadata=metadata)
             try:
                 await on_new_message(message)
             except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
                 logger.error("socket.io: handling a message of %s failed: %s", session_id, type(e).__name__)
                 logger.debug("socket.io: failure details", exc_info=True)
                 await sio.emit("error", {"error": FAILED_TURN}, room=sid)
+                return
+            if not output.sent:  # an action failed without a word to the visitor: the line to call
+                logger.warning("socket.io: the turn of %s produced no reply; sent the phone line", session_id)
+                fallback = no_reply_message(session_id)
+                await output.send_text_with_buttons(session_id, fallback["text"], fallback["buttons"])
 
         return webhook

@@ -1,6 +1,7 @@
 """The callback form end to end, over REST with the real Rasa and action servers."""
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import List
@@ -20,6 +21,14 @@ NAME, PHONE = "Rosalind Quill", "(555) 234-5678"
 
 def _texts(body) -> str:
     return " ".join(m.get("text", "") for m in body)
+
+
+async def _ask_widget(port: int, text: str) -> list:
+    from tests.e2e.test_socketio import Widget
+
+    async with Widget(port) as tab:
+        await tab.session({})
+        return await tab.ask(text)
 
 
 def _say(assistant, sender: str, messages: List[str]) -> List[str]:
@@ -90,6 +99,16 @@ def test_cancel_at_any_step_sends_nothing(assistant, step):
                 if c.conversation_id == sender]
 
 
+def test_the_insurance_answer_offers_to_have_the_insurance_verified(assistant):
+    sender = "callback-insurance-" + uuid.uuid4().hex
+    status, body = assistant.send("do you take insurance?", sender=sender)
+    assert status == 200
+    buttons = [b for m in body for b in m.get("buttons") or [] if "insurance" in b["title"].lower()]
+    assert buttons, body
+    replies = _say(assistant, sender, [buttons[0]["payload"]])
+    assert "what name should the team ask for" in replies[0]
+
+
 def test_with_the_action_server_down_the_visitor_is_told_to_call(tmp_path):
     settings = server_settings(tmp_path)
     running = start_assistant(settings)
@@ -102,6 +121,8 @@ def test_with_the_action_server_down_the_visitor_is_told_to_call(tmp_path):
         assert facts.load().emergency_number in text
         status, body = running.send("I want to end my life tonight", sender="no-actions-2")
         assert status == 200 and facts.load().crisis_line in _texts(body)
+        widget_replies = asyncio.run(_ask_widget(running.port, "can someone call me back?"))
+        assert "nothing was sent" in _texts(widget_replies) and facts.load().center_phone in _texts(widget_replies)
         assert callbacks.listing(create_tables(settings.database)) == []
     finally:
         running.rasa.stop()

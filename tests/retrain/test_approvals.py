@@ -93,10 +93,8 @@ def test_every_variation_counts_and_buttons_do_not(project):
     edit_answer(project, seizure, seizure.replace("now.", "now!"))
     assert approvals.pending(domain, stamps) == ["utter_emergency"], "the seizure variation, third of seven"
     approvals.approve(["utter_emergency"], "Dr. Lee", domain, stamps)
-    edit_answer(project, '- {title: "How long is the program?", payload: "How long is the program?"}\n'
-                         '        - *call_center\n  utter_faq/book:',
-                '- {title: "How long?", payload: "How long is the program?"}\n'
-                '        - *call_center\n  utter_faq/book:')
+    edit_answer(project, '- {title: "Have us verify your insurance", payload:',
+                '- {title: "Verify my insurance", payload:')
     assert approvals.pending(domain, stamps) == []
 
 

@@ -17,6 +17,8 @@ SUGGESTIONS: Dict[str, str] = yaml.safe_load((ROOT / "data" / "suggestions.yml")
     "suggestions"]
 QUESTION_TOPIC = {question: topic for topic, question in SUGGESTIONS.items()}
 LINKS = ("tel:", "sms:")
+# Buttons that start the callback form, not a follow-up question (tests/e2e/test_callback.py).
+CALLBACK_REQUESTS = {"Can someone call me back about my insurance?"}
 # How a visitor reaches a topic's answer: its suggestion question, except where that one is answered
 # on another topic (akathisia's "severe restlessness" gets the serious symptoms, which list it).
 ENTRY = {**SUGGESTIONS, "akathisia": "Is akathisia a withdrawal symptom?"}
@@ -28,7 +30,7 @@ def follow_ups() -> List[Tuple[str, str]]:
     for name, variations in DOMAIN["responses"].items():
         if name.startswith("utter_faq/"):
             for button in variations[0].get("buttons") or []:
-                if not str(button["payload"]).startswith(LINKS):
+                if not str(button["payload"]).startswith(LINKS) and button["payload"] not in CALLBACK_REQUESTS:
                     pairs.append((name.split("/", 1)[1], QUESTION_TOPIC.get(button["payload"], button["payload"])))
     return pairs
 
