@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -636,3 +637,35 @@ def test_small_screens_hold_the_whole_conversation(site, browser, name, context)
         assert not small.unexpected_errors(), small.errors
     finally:
         small.close()
+
+
+def click_reply(page: WebPage, title: str, expect: str) -> List[str]:
+    """Clicks the quick reply ``title``; the new bot messages."""
+    before = len(bot_texts(page))
+    page.click(f"div.rw-reply >> text={title}")
+    return wait_for_reply(page, before, expect)
+
+
+def test_a_callback_request_left_in_the_widget_reaches_the_staff_queue(site, tab, assistant):
+    """The whole callback form in the widget, typed and with its quick replies, in well under a minute."""
+    from bot.store import callbacks, create_tables
+
+    page = tab.page
+    started = time.monotonic()
+    open_chat(page, site + "/")
+    ask(page, "can someone call me back tomorrow?", "what name should the team ask for")
+    ask(page, "Ada Widget", "what phone number")
+    ask(page, "555 234 9876", "when is a good time")
+    ask(page, "weekday evenings", "e-mail")
+    click_reply(page, "Skip", "anything the team should know")
+    click_reply(page, "Skip", "about you, or about someone else")
+    confirm = click_reply(page, "About me", "shall i send it")
+    assert any("not an emergency channel" in t and "nearest emergency room" in t for t in confirm), confirm
+    tab.shot("callback-confirm")
+    done = click_reply(page, "Send my request", "thank you")
+    assert any("(555) 234-9876" in t for t in done), done
+    assert time.monotonic() - started < 60
+    requests = [c for c in callbacks.listing(create_tables(assistant.settings.database)) if c.name == "Ada Widget"]
+    assert [(c.phone, c.best_time, c.about, c.status) for c in requests] == [
+        ("(555) 234-9876", "weekday evenings", "self", "new")]
+    assert not tab.unexpected_errors() and not tab.dialogs, (tab.errors, tab.dialogs)
