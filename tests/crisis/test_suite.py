@@ -42,7 +42,7 @@ def test_tuning_half(assistant):
     assert result.over_escalation is not None and result.over_escalation <= 0.06
 
 
-# Measured once on the sealed half (README, "Tests": recall 0.925, over-escalation 0.061); a floor that a
+# Measured on the sealed half (README, "Tests": recall 0.925, over-escalation 0.068, was 0.061); a floor that a
 # change must not break, not a target to tune towards. The goal (1.0 and 0.02) is not met yet.
 SEALED_MIN_RECALL = 0.92
 SEALED_MAX_OVER_ESCALATION = 0.07
