@@ -45,7 +45,8 @@ def script_config(rasa_port: int) -> dict:
     """What ``embed.js`` needs from the server: Rasa's port (its default socket URL) and the facts of the banner."""
     f = facts.load()
     return {"rasaPort": rasa_port, "emergencyNumber": f.emergency_number, "crisisLine": f.crisis_line,
-            "centerName": f.center_name, "centerPhone": f.center_phone, "centerDial": f.center_phone_dial}
+            "centerName": f.center_name, "centerPhone": f.center_phone, "centerDial": f.center_phone_dial,
+            "retentionDays": f.retention_days}
 
 
 def render_script(rasa_port: int) -> str:

@@ -69,7 +69,8 @@ def test_the_script_gets_rasas_port_and_the_banners_facts():
     assert SCRIPT_CONFIG not in script and SCRIPT_CONFIG in (STATIC / "embed.js").read_text(encoding="utf-8")
     config = json.loads(re.search(r"var SERVER = (\{.*?\});", script).group(1))
     assert config == {"rasaPort": 5123, "emergencyNumber": f.emergency_number, "crisisLine": f.crisis_line,
-                      "centerName": f.center_name, "centerPhone": f.center_phone, "centerDial": f.center_phone_dial}
+                      "centerName": f.center_name, "centerPhone": f.center_phone, "centerDial": f.center_phone_dial,
+                      "retentionDays": f.retention_days}
     assert 'initPayload: "hello"' in script and "WebChat.default" in script
 
 

@@ -232,6 +232,9 @@ def test_greeting_quick_reply_and_its_follow_up(site, tab):
 def test_a_typed_question_is_answered_announced_and_stays_first_party(site, tab, assistant):
     page = tab.page
     open_chat(page, site + "/")
+    notice = page.wait_for_selector(".safechat-notice", state="visible", timeout=10_000)
+    assert f"for {facts.load().retention_days} days" in notice.inner_text()  # told plainly, in the widget itself
+    assert page.get_attribute(".safechat-notice a", "href").endswith("/privacy")
     answer = ask(page, INSURANCE, "PPO")
     assert any("PPO" in t for t in answer), answer
     assert "PPO" in page.inner_text(".safechat-live-polite"), "the answer was not put in the live region"

@@ -51,13 +51,16 @@
     reminder: "Safety reminder: ",
     banner: "Emergency numbers",
     bannerText: "In danger now? Call " + SERVER.emergencyNumber + ". To talk with someone, call or text " +
-      SERVER.crisisLine + ", any time."
+      SERVER.crisisLine + ", any time.",
+    notice: "This chat is stored and read by our staff for " + SERVER.retentionDays + " days. ",
+    noticeLink: "How we handle your conversation"
   };
 
   var root = null;          // our element around the widget
   var mountPoint = null;    // where React renders rasa-webchat
   var live = {};            // the live regions
   var banner = null;        // the crisis banner, built once
+  var notice = null;        // the privacy notice, built once
   var seen = new WeakSet(); // bot message wrappers already handled
   var pending = 0;          // bot messages received from the server and not yet shown
   var embedded = false;     // shown open inside an element of the page (no launcher)
@@ -141,6 +144,16 @@
     });
     box.appendChild(list);
     return box;
+  }
+
+  function buildNotice() {
+    var p = element("p", "safechat-notice", TEXT.notice);
+    var link = element("a", "safechat-notice-link", TEXT.noticeLink);
+    link.setAttribute("href", new URL("privacy", assetBase).href);
+    link.setAttribute("target", "_blank");
+    link.setAttribute("rel", "noopener");
+    p.appendChild(link);
+    return p;
   }
 
   function guardLink(a) {
@@ -236,6 +249,13 @@
     root.querySelectorAll(".rw-conversation-container a[href], .rw-launcher a[href]").forEach(guardLink);
     if (conversation.querySelector(".crisis-message") && !flagged()) {
       flag();
+    }
+    var sender = conversation.querySelector(".rw-sender");
+    if (sender) { // the one-line privacy notice, above the input (issue 11: visitors are told plainly)
+      notice = notice || buildNotice();
+      if (notice.nextSibling !== sender) {
+        sender.parentNode.insertBefore(notice, sender);
+      }
     }
     if (flagged() && messages) {
       banner = banner || buildBanner();
