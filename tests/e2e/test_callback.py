@@ -55,7 +55,9 @@ def test_a_request_is_stored_for_staff_and_kept_out_of_logs_and_transcripts(assi
     assert [(c.name, c.phone, c.best_time, c.email, c.about, c.status) for c in requests] == [
         (NAME, PHONE, "weekday evenings", None, "someone_else", "new")]
     outbox = AlertOutbox(create_tables(assistant.settings.database), 3600)
-    deadline = time.time() + 10
+    # Delivered oldest first: on the shared test server the crisis suites leave hundreds of alerts
+    # queued just before (about 15 a second are logged), so this one may wait its turn.
+    deadline = time.time() + 120
     while time.time() < deadline:
         alerts = [a for a in outbox.all() if a["conversation_id"] == sender]
         if alerts and alerts[0]["status"] == "logged":
