@@ -28,3 +28,9 @@ def group_parser(groups: Any, name: str, help_text: str, doc: str | None) -> arg
     if type(p) is argparse.ArgumentParser:
         p.__class__ = OneLineParser
     return p
+
+
+def database_failure(error: BaseException) -> str:
+    """The one line a command prints when the database fails: the driver's first line, no parameters."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"error: the database failed: {reason[0] if reason else type(error).__name__}"

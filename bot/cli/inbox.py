@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bot.cli.common import EXIT_FAILED, EXIT_USAGE, Failure, OneLineParser, group_parser  # noqa: F401
+from bot.cli.common import EXIT_FAILED, EXIT_USAGE, Failure, OneLineParser, database_failure, group_parser  # noqa: F401
 
 
 def add_project(p: argparse.ArgumentParser) -> None:
@@ -84,8 +84,7 @@ def guarded(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USAGE
         except sa.exc.SQLAlchemyError as e:
-            reason = str(getattr(e, "orig", None) or e).strip().splitlines()
-            print(f"error: the database failed: {reason[0] if reason else type(e).__name__}", file=sys.stderr)
+            print(database_failure(e), file=sys.stderr)
             return EXIT_FAILED
         except OSError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, TextIO
 
-from bot.cli.common import Failure, OneLineParser
+from bot.cli.common import Failure, OneLineParser, database_failure
 
 EXIT_NOT_FOUND, EXIT_USAGE = 1, 2
 
@@ -185,8 +185,7 @@ def _command(body: Callable[[argparse.Namespace, Any], int]) -> Callable[[argpar
             print(f"error: {e}", file=sys.stderr)
             return e.code
         except sa.exc.SQLAlchemyError as e:
-            reason = str(getattr(e, "orig", None) or e).strip().splitlines()
-            print(f"error: the database failed: {reason[0] if reason else type(e).__name__}", file=sys.stderr)
+            print(database_failure(e), file=sys.stderr)
             return EXIT_NOT_FOUND
         except OSError as e:
             print(f"error: {e}", file=sys.stderr)

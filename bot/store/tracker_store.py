@@ -189,9 +189,10 @@ class DurableTrackerStore(LatestMessagePublisher, TrackerStore, SerializedTracke
         with self._lock:
             recent = self._recent.get(sender_id)
         if recent is not None and len(recent) == known:
-            recent.extend(dicts)
+            recent.extend(dicts)  # the masked dicts already made for the batch: no second serialisation
         else:
-            self._keep_recent(sender_id, [e.as_dict() for e in tracker.events])
+            with self._lock:  # not read through this store: unknown history, never an unmasked copy
+                self._recent.pop(sender_id, None)
         if self._spool_if_degraded(batch):
             return
         try:
