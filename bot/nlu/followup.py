@@ -25,7 +25,8 @@ from bot.nlu.base import ConfiguredComponent
 _WORD = re.compile(r"[a-z']+|\?")
 OPENERS = {"and", "but", "also", "so", "plus", "or"}
 PAIRED_OPENERS = {("what", "about"), ("how", "about"), ("what", "if")}
-PRONOUNS = {"they", "them", "those", "these", "it", "ones", "theirs", "there", "he", "she", "him", "her"}
+PRONOUNS = {"they", "them", "those", "these", "it", "ones", "theirs", "there", "he", "she", "him", "her",
+            "his", "their", "he's", "she's", "it's", "they're", "hes", "shes", "theyre"}
 # "that"/"this" refer back when a verb, an adjective or the end follows ("is that covered", "why is that?"),
 # not when a noun does ("is this chat private?")
 DEMONSTRATIVES = {"that", "this"}

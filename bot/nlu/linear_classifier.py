@@ -77,15 +77,16 @@ def utter_action_for(label: str) -> str:
     return f"utter_{label}"
 
 
-def sentence_features(message: Message) -> scipy.sparse.csr_matrix | None:
-    """The message's sparse sentence features, each featurizer's block scaled to unit length.
+def sentence_features(message: Message, dense_weight: float = 0.0) -> scipy.sparse.csr_matrix | None:
+    """The message's sentence features, each featurizer's block scaled to unit length.
 
-    Counts are damped (log1p) and every featurizer's block is L2-normalised on its own, so
-    the hundreds of character n-grams of a message do not drown its handful of words.
+    Sparse counts are damped (log1p) and every featurizer's block is L2-normalised on its own, so
+    the hundreds of character n-grams of a message do not drown its handful of words. Dense
+    blocks (sentence embeddings) are used when ``dense_weight`` is above zero, scaled to that length.
     """
     blocks = sorted(
         (f for f in message.features
-         if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE and f.is_sparse()),
+         if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE and (f.is_sparse() or dense_weight > 0)),
         key=lambda f: str(f.origin),
     )
     if not blocks:
@@ -93,9 +94,11 @@ def sentence_features(message: Message) -> scipy.sparse.csr_matrix | None:
     scaled = []
     for block in blocks:
         m = scipy.sparse.csr_matrix(block.features, dtype=np.float64)
-        m.data = np.log1p(m.data)
+        if block.is_sparse():
+            m.data = np.log1p(m.data)
         norm = np.sqrt(m.multiply(m).sum())
-        scaled.append(m / norm if norm > 0 else m)
+        target = 1.0 if block.is_sparse() else dense_weight
+        scaled.append(m * (target / norm) if norm > 0 else m)
     return scipy.sparse.hstack(scaled, format="csr")
 
 
@@ -128,6 +131,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # a retrieval intent's confidence: the sum of its topics' probabilities ("sum"), or
             # its best topic's ("max": a question between two topics then reads as "not an FAQ")
             "retrieval_confidence": "sum",
+            # the length of the dense sentence features (embeddings) beside the sparse blocks'
+            # unit length; 0 leaves them out
+            "dense_weight": 0.0,
         }
 
     def __init__(
@@ -175,7 +181,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
         rows, y = [], []
         for example in training_data.intent_examples:
-            label, features = self._label(example), sentence_features(example)
+            label, features = self._label(example), sentence_features(example, self.config["dense_weight"])
             if label and example.get(TEXT) and features is not None:
                 rows.append(features)
                 y.append(label)
@@ -205,7 +211,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     def probabilities(self, message: Message) -> List[Tuple[str, float]]:
         """(full label, probability) for every label, best first; empty when untrained."""
-        x = sentence_features(message)
+        x = sentence_features(message, self.config["dense_weight"])
         if self.weights is None or x is None:
             return []
         if x.shape[1] != self.weights.shape[0]:

@@ -66,8 +66,9 @@ class Project:
         """The evaluation sets that must never become training data (those that exist)."""
         tests = self.root / "tests"
         shared = self.root.parent / "shared" / "eval"
-        paths = sorted((tests / "holdout").glob("*.yml")) + [tests / "crisis" / f"{n}.yml"
-                                                               for n in ("suite", "tuning", "sealed")]
+        paths = sorted((tests / "holdout").glob("*.yml")) + [tests / "crisis" / f"{n}.yml" for n in ("suite", "sealed")]
+        # the crisis suites' tuning halves: the semantic crisis classifier's own labelled data, and a test suite
+        paths += sorted((self.root / "data" / "crisis").glob("*.yml"))
         paths += sorted(shared.glob("dev_cases*.yml"))
         return [p for p in paths if p.is_file()]
 

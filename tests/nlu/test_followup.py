@@ -44,3 +44,11 @@ def test_only_words_give_a_follow_up_context(previous, expected):
     from bot.nlu.followup import gives_context
 
     assert gives_context(previous) is expected
+
+
+@pytest.mark.parametrize("text", ["he's still not waking up", "she's breathing really slow", "his lips are purple",
+                                  "they're not answering"])
+def test_contracted_and_possessive_pronouns_lean_on_the_previous_message(text):
+    from bot.nlu.followup import is_followup
+
+    assert is_followup(text)

@@ -456,6 +456,7 @@ def test_held_out_evaluation_cases_never_become_training_data(tmp_path, project)
 def test_the_real_held_out_sets_are_found():
     names = {p.name for p in Project().held_out()}
     assert {"cases.yml", "styles.yml", "suite.yml", "tuning.yml", "sealed.yml", "dev_cases.yml"} <= names
+    assert Project().root / "data" / "crisis" / "tuning.yml" in Project().held_out()
 
 
 def test_a_new_topic_is_scaffolded_and_stays_pending_until_answered_and_approved(tmp_path, project):
