@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,12 +43,25 @@ class Stub(BaseHTTPRequestHandler):
         pass
 
 
+class Dying(BaseHTTPRequestHandler):
+    """Reads a request, notes its X-Request-ID and closes the connection without a reply (a killed server)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append(self.headers.get("X-Request-ID"))  # type: ignore[attr-defined]
+        self.close_connection = True
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 class StubServer:
     """A stub backend on a free port, in a thread of the test process."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, handler: type = Stub) -> None:
         self.port = free_port()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Stub)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.httpd.seen = []  # type: ignore[attr-defined]
         self.httpd.name = name  # type: ignore[attr-defined]
         self.httpd.protocol_version = "HTTP/1.1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -195,6 +209,41 @@ def test_a_dead_server_is_skipped_and_none_up_still_gives_the_numbers(stubs):
         assert status == 503 and carries_danger_numbers(json.loads(raw))
     finally:
         server.destroy()
+
+
+def test_each_request_carries_nginxs_own_request_id(front):
+    ids = set()
+    for i in range(10):
+        body = json.dumps({"sender": f"v-{i}", "message": "hi"}).encode()
+        _, _, raw = request(_port(front), "POST", "/webhooks/rest/webhook", body,
+                            headers={"X-Request-ID": "f" * 32, "X-Forwarded-For": "10.9.9.9"})
+        headers = json.loads(raw)["headers"]
+        assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]) and headers["x-request-id"] != "f" * 32
+        assert headers["x-forwarded-for"].endswith("127.0.0.1") and headers.get("connection") != "close"
+        ids.add(headers["x-request-id"])
+    assert len(ids) == 10
+    _, _, raw = request(_port(front), "GET", "/socket.io/?EIO=4&transport=polling", headers={"X-Request-ID": "f" * 32})
+    assert json.loads(raw)["headers"]["x-request-id"] != "f" * 32
+
+
+def test_a_request_retried_on_another_server_keeps_its_request_id(stubs):
+    """A server that dies with the request (read, no reply): nginx sends it to the other server with the
+    same X-Request-ID, by which the REST channel and the tracker store recognise a turn stored twice."""
+    dying = StubServer("dying", Dying)
+    server = start_nginx(stubs, rasa=[dying.port, stubs[0].port])
+    try:
+        retried = []
+        for i in range(20):
+            before = len(dying.httpd.seen)  # type: ignore[attr-defined]
+            status, _, raw = request(_port(server), "POST", "/webhooks/rest/webhook",
+                                     json.dumps({"sender": f"visitor-{i}", "message": "help"}).encode())
+            assert status == 200 and json.loads(raw)["server"] == "rasa-1"
+            if len(dying.httpd.seen) > before:  # type: ignore[attr-defined]
+                retried.append((dying.httpd.seen[-1], json.loads(raw)["headers"]["x-request-id"]))  # type: ignore[attr-defined]
+        assert retried and all(first == second and first for first, second in retried), retried
+    finally:
+        server.destroy()
+        dying.stop()
 
 
 def test_the_template_writes_no_fact_itself():
