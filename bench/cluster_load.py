@@ -213,13 +213,12 @@ def run(base_url: str, conversations: List[Conversation], **options: Any) -> Loa
     return asyncio.run(drive(base_url, conversations, **options))
 
 
-def verify(database_url: str, conversations: Sequence[Conversation], repeats: List[str] | None = None) -> List[str]:
+def verify(database_url: str, conversations: Sequence[Conversation]) -> List[str]:
     """What is wrong with the stored conversations: each sent message once, in order, nothing else.
 
     A message that answered the callback form is stored masked (``bot.store.callbacks.MASK``):
-    it counts as the message sent at its place. With ``repeats`` (a list), one turn stored twice
-    in a row per conversation is accepted and noted there: a server killed after storing a turn
-    but before replying leaves it to be processed again where it is retried (at least once).
+    it counts as the message sent at its place. A turn stored twice (e.g. by a server killed
+    after storing it, then again where nginx retried it) is a problem like a missing one.
     """
     from bot.store.callbacks import MASK
     from bot.store.tracker_store import stored_events
@@ -231,11 +230,6 @@ def verify(database_url: str, conversations: Sequence[Conversation], repeats: Li
             continue
         events = stored_events(database_url, c.stored_id)
         stored = [str(e.get("text")) for e in events if e.get("event") == "user"]
-        if repeats is not None:
-            again = [i for i in range(1, len(stored)) if stored[i] == stored[i - 1] and stored[i] != MASK]
-            if len(again) == 1 and len(stored) == len(c.texts) + 1:
-                repeats.append(f"{c.sender}: turn {again[0] - 1} stored twice")
-                del stored[again[0]]
         if len(stored) != len(c.texts) or any(s not in (t, MASK) for s, t in zip(stored, c.texts)):
             at = _first_difference(stored, c.texts)
             order = [c.texts.index(s) if s in c.texts else s[:20] for s in stored]

@@ -8,6 +8,9 @@ the bot's messages as JSON, like Rasa's own channel, but:
   control characters, long messages capped without losing a danger in the middle;
 - visitor ``metadata`` is kept only if it is a small JSON object (:mod:`bot.channels.context`);
 - visitors' messages are never logged above DEBUG (Rasa's channel logs them on errors);
+- an ``X-Request-ID`` of nginx's form (32 hex digits; nginx sets it, the same when it retries a
+  request on another server) becomes the message's ``message_id``, by which the tracker store
+  recognises a turn already stored (``bot/store/conversations.py``); otherwise Rasa makes one;
 - ``GET /`` answers a plain status instead of Rasa's version banner.
 """
 from __future__ import annotations
@@ -27,6 +30,13 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Sanic refuses larger bodies earlier (SANIC_REQUEST_MAX_SIZE, bot/launch.py)
 _SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # nginx's $request_id, and the form of Rasa's own message ids
+
+
+def message_id(request: Request) -> str | None:
+    """The request's ``X-Request-ID`` if it has nginx's form (32 lowercase hex digits), else None."""
+    value = request.headers.get("x-request-id")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def parse_body(request: Request) -> Dict[str, Any]:
@@ -97,8 +107,8 @@ class SafeRestInput(InputChannel):
             text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"])
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(text, collector, body["sender"],
-                                                 input_channel=self.name(), metadata=metadata))
+                await on_new_message(UserMessage(text, collector, body["sender"], input_channel=self.name(),
+                                                 message_id=message_id(request), metadata=metadata))
             except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
                 logger.error("rest channel: handling a message from %s failed: %s", body["sender"], type(e).__name__)
                 logger.debug("rest channel: failure details", exc_info=True)

@@ -5,12 +5,13 @@ import json
 
 import pytest
 
-from bot.channels.rest import SafeRestInput, parse_body
+from bot.channels.rest import SafeRestInput, message_id, parse_body
 
 
 class FakeRequest:
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes = b"", headers: dict | None = None):
         self.body = body
+        self.headers = headers or {}
 
     @property
     def json(self):
@@ -37,3 +38,17 @@ def test_good_body():
 
 def test_channel_replaces_rasas_rest_channel_name():
     assert SafeRestInput.name() == "rest"
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),  # nginx's $request_id
+    (None, None),  # no header: Rasa makes its own id
+    ("0123456789ABCDEF0123456789ABCDEF", None),
+    ("0123456789abcdef", None),
+    ("0123456789abcdef0123456789abcdef0", None),
+    ("../0123456789abcdef0123456789abc", None),
+    ("0123456789abcdef0123456789abcdef\n", None),
+])
+def test_nginx_request_id_becomes_the_message_id(header, expected):
+    headers = {} if header is None else {"x-request-id": header}
+    assert message_id(FakeRequest(headers=headers)) == expected
