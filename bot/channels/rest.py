@@ -28,7 +28,6 @@ from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_000_000  # Sanic refuses larger bodies earlier (SANIC_REQUEST_MAX_SIZE, bot/launch.py)
 _SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # nginx's $request_id, and the form of Rasa's own message ids
 
@@ -39,10 +38,14 @@ def message_id(request: Request) -> str | None:
     return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
-def parse_body(request: Request) -> Dict[str, Any]:
-    """The validated ``sender`` and ``message``; raises ValueError with a reason."""
-    if request.body and len(request.body) > MAX_BODY_BYTES:
-        raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes")
+def parse_body(request: Request, max_bytes: int | None = None) -> Dict[str, Any]:
+    """The validated ``sender`` and ``message``; raises ValueError with a reason.
+
+    ``max_bytes`` is MAX_BODY_BYTES (bot/settings.py), which Sanic enforces earlier too
+    (SANIC_REQUEST_MAX_SIZE, bot/launch.py): this check holds if the channel runs elsewhere.
+    """
+    if max_bytes is not None and request.body and len(request.body) > max_bytes:
+        raise ValueError(f"body larger than {max_bytes} bytes")
     try:
         body = request.json
     except Exception:  # sanic raises its own InvalidUsage for bad JSON
@@ -78,8 +81,11 @@ class SafeRestInput(InputChannel):
     """REST input channel that validates and sanitises what visitors send."""
 
     def __init__(self) -> None:
-        """Remembers each conversation's previous message (for follow-ups)."""
+        """Remembers each conversation's previous message (for follow-ups); reads the body limit."""
+        from bot.settings import load
+
         self.recent = RecentMessages()
+        self.max_body_bytes = load().max_body_bytes
 
     @classmethod
     def name(cls) -> str:
@@ -101,7 +107,7 @@ class SafeRestInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                body = parse_body(request)
+                body = parse_body(request, self.max_body_bytes)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"])

@@ -17,11 +17,9 @@ def register(groups: Any) -> None:
     """Adds the ``cluster`` command."""
     p = groups.add_parser("cluster", help="start N Rasa servers and action servers behind nginx, on PostgreSQL "
                                           "and Redis, and keep them up (deploy/README.md)")
-    p.add_argument("--replicas", type=int, default=2, help="Rasa servers (each with its action server); default 2")
-    p.add_argument("--rate-per-s", type=float, default=10.0,
-                   help="nginx: requests per second per client address, on average (default 10)")
-    p.add_argument("--burst", type=int, default=20,
-                   help="nginx: requests a client may send at once above the rate (default 20)")
+    p.add_argument("--replicas", type=int, default=2,
+                   help="Rasa servers (each with its action server); default 2. nginx's limits are settings: "
+                        "MAX_BODY_BYTES, RATE_LIMIT_PER_S, RATE_LIMIT_BURST (README, Settings)")
     p.set_defaults(run=run)
 
 
@@ -40,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logger.addHandler(rotating_handler(config.log_dir / "supervise.log", FORMAT))
     try:
-        cluster = Cluster(config, Options(args.replicas, args.rate_per_s, args.burst))
+        cluster = Cluster(config, Options(args.replicas))
         print(f"Starting a cluster of {args.replicas} Rasa servers (state in {config.var_dir}/, logs appended in "
               f"{config.log_dir}/)...", flush=True)
         cluster.start()

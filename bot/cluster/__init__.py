@@ -48,16 +48,17 @@ LOCK_URL_ENV = "LOCK_STORE_URL"  # the lock store's URL (with Redis's password):
 
 @dataclass(frozen=True)
 class Options:
-    """How the cluster is shaped: the number of Rasa servers and nginx's per-client rate limit."""
+    """How the cluster is shaped: the number of Rasa servers, and nginx's per-client rate limit if it is
+    not the settings' (RATE_LIMIT_PER_S, RATE_LIMIT_BURST: tests and the benchmark lift it)."""
 
     replicas: int = 2
-    rate_per_s: float = 10.0  # requests per second per client address, on average
-    burst: int = 20  # requests a client may send at once above the rate before a 429
+    rate_per_s: float | None = None  # requests per second per client address, on average
+    burst: int | None = None  # requests a client may send at once above the rate before a 429
 
     def __post_init__(self) -> None:
         if not 1 <= self.replicas <= 16:
             raise ClusterError(f"replicas must be 1 to 16, not {self.replicas}")
-        if self.rate_per_s <= 0 or self.burst < 0:
+        if (self.rate_per_s is not None and self.rate_per_s <= 0) or (self.burst is not None and self.burst < 0):
             raise ClusterError("the rate must be above 0 and the burst 0 or more")
 
 
@@ -137,8 +138,11 @@ class Cluster:
         self.database_url = external or (self.postgres.url if self.postgres else "")
         self.replicas = [self._replica(i + 1, ports) for i in range(self.options.replicas)]
         self.nginx = NginxConfig(settings.interface, settings.port, [r.settings.port for r in self.replicas],
-                                 settings.web_port, settings.max_body_bytes, self.options.rate_per_s,
-                                 self.options.burst, settings.var_dir / "nginx", settings.log_dir)
+                                 settings.web_port, settings.max_body_bytes,
+                                 settings.rate_limit_per_s if self.options.rate_per_s is None
+                                 else self.options.rate_per_s,
+                                 settings.rate_limit_burst if self.options.burst is None else self.options.burst,
+                                 settings.var_dir / "nginx", settings.log_dir)
         self.supervisor: ClusterSupervisor | None = None
 
     def _replica(self, number: int, ports: _Ports) -> Replica:

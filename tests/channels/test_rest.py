@@ -31,6 +31,18 @@ def test_bad_bodies_are_refused_with_a_reason(body, error):
         parse_body(FakeRequest(body))
 
 
+def test_a_body_over_the_limit_is_refused():
+    body = b'{"sender": "a", "message": "' + b"x" * 100 + b'"}'
+    with pytest.raises(ValueError, match="larger than 50 bytes"):
+        parse_body(FakeRequest(body), max_bytes=50)
+    assert parse_body(FakeRequest(body), max_bytes=len(body))["sender"] == "a"
+
+
+def test_the_channel_takes_its_limit_from_the_settings(monkeypatch):
+    monkeypatch.setenv("MAX_BODY_BYTES", "4321")
+    assert SafeRestInput().max_body_bytes == 4321
+
+
 def test_good_body():
     got = parse_body(FakeRequest(b'{"sender": "web-123", "message": "hi", "metadata": {"a": 1}}'))
     assert got == {"sender": "web-123", "message": "hi", "metadata": {"a": 1}}

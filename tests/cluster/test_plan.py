@@ -110,3 +110,12 @@ def test_health_checks_speak_each_servers_protocol(postgres):
     dead = free_port()
     assert not healthy(f"redis://127.0.0.1:{dead}") and not healthy(f"postgres://127.0.0.1:{dead}")
     assert not healthy(f"http://127.0.0.1:{dead}/health")
+
+
+def test_nginx_limits_come_from_the_settings(tmp_path):
+    s = _settings(tmp_path, MAX_BODY_BYTES="4096", RATE_LIMIT_PER_S="2", RATE_LIMIT_BURST="0")
+    config = Cluster(s).nginx
+    assert (config.max_body_bytes, config.rate_per_s, config.burst) == (4096, 2.0, 0)
+    assert Cluster(_settings(tmp_path / "b")).nginx.burst == settings_module.Settings().rate_limit_burst == 20
+    lifted = Cluster(s, Options(replicas=1, rate_per_s=1000, burst=1000)).nginx
+    assert (lifted.rate_per_s, lifted.burst) == (1000, 1000)
