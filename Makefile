@@ -117,8 +117,8 @@ model-tests: $(MODEL) $(WIDGET) $(CHARTS) browser postgres cluster-deps ## Tests
 test: lint types unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
 	@echo "make test: all passed"
 
-bench: $(MODEL) ## Benchmarks (QUICK=1 for a short run)
-	@$(BIN)/python -m bench $(if $(QUICK),--quick,)
+bench: $(MODEL) $(if $(CLUSTER),cluster-deps) ## Benchmarks (QUICK=1 for a short run; CLUSTER=1: one server vs clusters of 1 and 2 vs baseline)
+	@$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(CLUSTER),--cluster,)
 
 clean: ## Remove the model, the spaCy build and test results (keeps .venv)
 	rm -rf models build results
