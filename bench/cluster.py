@@ -130,11 +130,16 @@ def _profile(pid: int, seconds: float, out: Path) -> Callable[[], None]:
 
 
 def profile_summary(raw: Path) -> Dict[str, Any]:
-    """Inclusive share of the busy samples per part (:data:`PROFILE_PARTS`) of a py-spy raw profile."""
+    """Inclusive share of the event loop's busy samples per part (:data:`PROFILE_PARTS`) of a py-spy raw profile.
+
+    Only the main thread (Sanic's event loop, whose stacks start at ``<module>``) counts: the
+    conversation store's worker threads mostly wait on the database (py-spy counts a thread in a
+    C call as busy), so counting them would hide what the loop, the one core a server uses, spends.
+    """
     total, parts = 0, {name: 0 for name in PROFILE_PARTS}
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
+        if not count.isdigit() or not stack.startswith("<module>"):
             continue
         total += int(count)
         for name, marker in PROFILE_PARTS.items():
