@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING = 1
 export RASA_TELEMETRY_ENABLED = false
 
-.PHONY: help install spacy web staff-assets browser postgres train run shell test lint types unit validate rasa-test model-tests bench clean
+.PHONY: help install spacy web staff-assets browser postgres cluster-deps run-cluster train run shell test lint types unit validate rasa-test model-tests bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,15 @@ $(SPACY): $(STAMP) bot/build_spacy.py
 	@$(BIN)/python -m bot.build_spacy
 
 spacy: $(SPACY) ## Build the spaCy pipeline (blank English + lookup lemmatizer)
+
+cluster-deps: ## Install nginx, Redis and PostgreSQL (Debian packages) for the cluster, if missing
+	@missing=""; \
+	  { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="$$missing nginx"; \
+	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  [ -z "$$missing" ] || { echo "Installing$$missing (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >/dev/null \
+	    || { echo "error:$$missing missing and apt-get install failed (needs root)"; exit 1; }; }
 
 $(MODEL): $(SPACY) $(TRAINING_INPUTS)
 	@echo "Training (data, config or domain changed; Rasa's cache skips unchanged parts)..."
@@ -75,6 +84,9 @@ browser: ## Install headless Chromium (Debian package) for the browser tests (dr
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
 	  || { echo "error: chromium is missing and 'apt-get install chromium' failed (needs root)"; exit 1; }; }
 
+run-cluster: $(MODEL) $(WIDGET) $(CHARTS) cluster-deps ## Start REPLICAS (default 2) Rasa servers behind nginx on PostgreSQL and Redis (Ctrl-C stops it)
+	@$(BIN)/python -m bot cluster --replicas $(or $(REPLICAS),2)
+
 run: $(MODEL) $(WIDGET) $(CHARTS) ## Install, build, train if needed and start the assistant (Ctrl-C stops it)
 	@$(BIN)/python -m bot run
 
@@ -89,7 +101,7 @@ types: $(STAMP) ## Type check (mypy) of bot, actions and bench
 	@$(BIN)/mypy bot actions bench
 	@echo "types: ok"
 
-unit: $(SPACY) $(WIDGET) $(CHARTS) postgres ## Unit tests (no trained model needed; SQLite and PostgreSQL)
+unit: $(SPACY) $(WIDGET) $(CHARTS) postgres cluster-deps ## Unit tests (no trained model needed; SQLite and PostgreSQL)
 	@$(BIN)/pytest -q -m "not model" tests
 
 validate: $(STAMP) ## rasa data validate --fail-on-warnings
@@ -100,14 +112,14 @@ rasa-test: $(MODEL) ## rasa test on the test stories
 	@$(BIN)/rasa test core --stories tests/stories --model $(MODEL) --out results/core --fail-on-prediction-errors --quiet
 	@echo "rasa test: ok"
 
-model-tests: $(MODEL) $(WIDGET) $(CHARTS) browser postgres ## Tests against the trained model: crisis suite, graded, browser, end to end
+model-tests: $(MODEL) $(WIDGET) $(CHARTS) browser postgres cluster-deps ## Tests against the trained model: crisis suite, graded, browser, end to end
 	@$(BIN)/pytest -q -s -m model tests
 
 test: lint types unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
 	@echo "make test: all passed"
 
-bench: $(MODEL) ## Benchmarks (QUICK=1 for a short run)
-	@$(BIN)/python -m bench $(if $(QUICK),--quick,)
+bench: $(MODEL) $(if $(CLUSTER),cluster-deps) ## Benchmarks (QUICK=1 for a short run; CLUSTER=1: one server vs clusters of 1 and 2 vs baseline)
+	@$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(CLUSTER),--cluster,)
 
 clean: ## Remove the model, the spaCy build and test results (keeps .venv)
 	rm -rf models build results

@@ -256,7 +256,14 @@ def main(argv: List[str] | None = None) -> int:
                     help="cached models, fewer requests, no training-time measurements (under 5 minutes)")
     ap.add_argument("--setups", default=",".join(SETUPS),
                     help="comma-separated subset of project,baseline,floor (default: all)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="whole conversations at once: one server, clusters of 1 and 2, baseline (bench/cluster.py)")
     args = ap.parse_args(argv)
+    if args.cluster:
+        from bench import cluster
+
+        os.chdir(ROOT)
+        return cluster.main(args.quick)
     setups = [s.strip() for s in args.setups.split(",") if s.strip()]
     unknown = [s for s in setups if s not in SETUPS]
     if unknown:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import List
 
-from bot.cli import answers, callbacks, crisis, inbox, retrain, review, run, staff
+from bot.cli import answers, callbacks, cluster, crisis, inbox, retrain, review, run, staff
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -14,6 +14,7 @@ def main(argv: List[str] | None = None) -> int:
     groups = parser.add_subparsers(dest="group", required=True)
     answers.register(groups)
     callbacks.register(groups)
+    cluster.register(groups)
     crisis.register(groups)
     inbox.register(groups)
     retrain.register(groups)

@@ -53,8 +53,13 @@ class Settings:
     # Origins allowed to call the public channels from a browser [CORS_ORIGINS], space-separated;
     # empty: the demo page's own origins.
     cors_origins: Tuple[str, ...] = ()
-    # Largest request body any server accepts, in bytes [MAX_BODY_BYTES].
+    # Largest request body any server accepts, in bytes [MAX_BODY_BYTES] (nginx too, in a cluster).
     max_body_bytes: int = 1_000_000
+    # A cluster's nginx limits each client address to this many requests per second on average
+    # [RATE_LIMIT_PER_S], with bursts of up to [RATE_LIMIT_BURST] more at once; over it, a 429 whose
+    # reply carries the emergency number and the center's line.
+    rate_limit_per_s: float = 10.0
+    rate_limit_burst: int = 20
     # Staff alert webhook (POSTed JSON, never message text) [ALERT_WEBHOOK_URL]; empty: a WARNING log line.
     alert_webhook_url: str = ""
     # Total time for one delivery attempt, DNS and connect included [ALERT_TIMEOUT_S].
@@ -103,6 +108,7 @@ ENV_NAMES: Dict[str, str] = {
     "interface": "INTERFACE", "port": "PORT", "web_port": "WEB_PORT", "actions_port": "ACTIONS_PORT",
     "actions_interface": "ACTIONS_INTERFACE", "model": "MODEL", "log_dir": "LOG_DIR", "var_dir": "VAR_DIR",
     "database_url": "DATABASE_URL", "cors_origins": "CORS_ORIGINS", "max_body_bytes": "MAX_BODY_BYTES",
+    "rate_limit_per_s": "RATE_LIMIT_PER_S", "rate_limit_burst": "RATE_LIMIT_BURST",
     "alert_webhook_url": "ALERT_WEBHOOK_URL", "alert_timeout_s": "ALERT_TIMEOUT_S",
     "alert_retry_max_s": "ALERT_RETRY_MAX_S", "alert_dedup_window_s": "ALERT_DEDUP_WINDOW_S",
     "session_secret": "SESSION_SECRET", "start_timeout_s": "START_TIMEOUT_S",
@@ -133,6 +139,16 @@ def _positive(name: str, raw: str, kind: type = float) -> float:
     return value
 
 
+def _count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must be 0 or more")
+    return value
+
+
 def _url(name: str, raw: str) -> str:
     parsed = urlparse(raw)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -155,6 +171,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             values[field.name] = _port(name, raw)
         elif field.name in ("max_body_bytes", "retention_days"):
             values[field.name] = int(_positive(name, raw, int))
+        elif field.name == "rate_limit_burst":
+            values[field.name] = _count(name, raw)
         elif isinstance(current, float):
             values[field.name] = _positive(name, raw)
         elif isinstance(current, Path):

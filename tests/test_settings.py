@@ -13,7 +13,7 @@ from bot.settings import ENV_NAMES, ROOT, SPACY_DIR, Settings, SettingsError, en
 
 PORTS = ["PORT", "WEB_PORT", "ACTIONS_PORT"]
 POSITIVE_NUMBERS = ["ALERT_TIMEOUT_S", "ALERT_RETRY_MAX_S", "ALERT_DEDUP_WINDOW_S", "MAX_BODY_BYTES",
-                    "START_TIMEOUT_S"]
+                    "START_TIMEOUT_S", "RATE_LIMIT_PER_S"]
 
 
 def error_for(env: dict) -> str:
@@ -103,6 +103,17 @@ def test_equal_ports_are_refused(env, named):
 def test_non_positive_or_non_numeric_values_name_their_variable(name, raw):
     message = error_for({name: raw})
     assert re.match(rf"{name}=", message), message
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "abc", "2 3"])
+def test_rate_limit_burst_is_a_whole_number_0_or_more(raw):
+    assert error_for({"RATE_LIMIT_BURST": raw}).startswith("RATE_LIMIT_BURST=")
+
+
+def test_rate_limit_defaults_and_overrides():
+    assert (load({}).rate_limit_per_s, load({}).rate_limit_burst) == (10.0, 20)
+    got = load({"RATE_LIMIT_PER_S": "0.5", "RATE_LIMIT_BURST": "0"})
+    assert (got.rate_limit_per_s, got.rate_limit_burst) == (0.5, 0)
 
 
 def test_body_limit_must_be_a_whole_number():

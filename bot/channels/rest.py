@@ -8,6 +8,9 @@ the bot's messages as JSON, like Rasa's own channel, but:
   control characters, long messages capped without losing a danger in the middle;
 - visitor ``metadata`` is kept only if it is a small JSON object (:mod:`bot.channels.context`);
 - visitors' messages are never logged above DEBUG (Rasa's channel logs them on errors);
+- an ``X-Request-ID`` of nginx's form (32 hex digits; nginx sets it, the same when it retries a
+  request on another server) becomes the message's ``message_id``, by which the tracker store
+  recognises a turn already stored (``bot/store/conversations.py``); otherwise Rasa makes one;
 - ``GET /`` answers a plain status instead of Rasa's version banner.
 """
 from __future__ import annotations
@@ -25,14 +28,24 @@ from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_000_000  # Sanic refuses larger bodies earlier (SANIC_REQUEST_MAX_SIZE, bot/launch.py)
 _SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # nginx's $request_id, and the form of Rasa's own message ids
 
 
-def parse_body(request: Request) -> Dict[str, Any]:
-    """The validated ``sender`` and ``message``; raises ValueError with a reason."""
-    if request.body and len(request.body) > MAX_BODY_BYTES:
-        raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes")
+def message_id(request: Request) -> str | None:
+    """The request's ``X-Request-ID`` if it has nginx's form (32 lowercase hex digits), else None."""
+    value = request.headers.get("x-request-id")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
+
+
+def parse_body(request: Request, max_bytes: int | None = None) -> Dict[str, Any]:
+    """The validated ``sender`` and ``message``; raises ValueError with a reason.
+
+    ``max_bytes`` is MAX_BODY_BYTES (bot/settings.py), which Sanic enforces earlier too
+    (SANIC_REQUEST_MAX_SIZE, bot/launch.py): this check holds if the channel runs elsewhere.
+    """
+    if max_bytes is not None and request.body and len(request.body) > max_bytes:
+        raise ValueError(f"body larger than {max_bytes} bytes")
     try:
         body = request.json
     except Exception:  # sanic raises its own InvalidUsage for bad JSON
@@ -68,8 +81,11 @@ class SafeRestInput(InputChannel):
     """REST input channel that validates and sanitises what visitors send."""
 
     def __init__(self) -> None:
-        """Remembers each conversation's previous message (for follow-ups)."""
+        """Remembers each conversation's previous message (for follow-ups); reads the body limit."""
+        from bot.settings import load
+
         self.recent = RecentMessages()
+        self.max_body_bytes = load().max_body_bytes
 
     @classmethod
     def name(cls) -> str:
@@ -91,14 +107,14 @@ class SafeRestInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                body = parse_body(request)
+                body = parse_body(request, self.max_body_bytes)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"])
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(text, collector, body["sender"],
-                                                 input_channel=self.name(), metadata=metadata))
+                await on_new_message(UserMessage(text, collector, body["sender"], input_channel=self.name(),
+                                                 message_id=message_id(request), metadata=metadata))
             except Exception as e:  # the traceback may quote the visitor's text: DEBUG only
                 logger.error("rest channel: handling a message from %s failed: %s", body["sender"], type(e).__name__)
                 logger.debug("rest channel: failure details", exc_info=True)

@@ -5,6 +5,12 @@ one turn) at a time; read by the review library (``bot/store/review.py``). A bat
 id, stored in the same transaction as its events, so that writing a batch twice (a replay from
 the spool after a write that timed out but did commit) stores it once.
 
+A turn can also be *processed* twice: a server that stored a turn and died before replying
+leaves nginx to retry the request on another server, which reads the stored turn and processes
+the same message again. Its visitor message carries the same ``message_id`` (nginx's
+``X-Request-ID``, see ``bot/channels/rest.py``), so :func:`without_repeated_turns` drops that
+turn's events again instead of storing the visitor's message a second time.
+
 The summary row (``conversations``) is what staff filter on: flagged (an emergency was
 detected), not understood (the fallback answered), low confidence, first and last activity.
 It is updated in the same transaction as the events, so the two never disagree.
@@ -131,15 +137,55 @@ def _summary_change(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
+def _message_key(data: Dict[str, Any]) -> tuple[str, str] | None:
+    """A visitor message's (message_id, text), by which a retried turn is recognised; None for other events."""
+    if data.get("event") != USER or not data.get("message_id"):
+        return None
+    return str(data["message_id"]), str(data.get("text"))
+
+
+def without_repeated_turns(events: Sequence[Dict[str, Any]], stored: Iterable[Dict[str, Any]]) -> List[int]:
+    """The indexes of ``events`` to keep: a visitor message already in ``stored`` (same message_id and
+    text) is dropped, with the events of its turn (up to the next visitor message)."""
+    seen = {key for key in map(_message_key, stored) if key is not None}
+    keep, repeating = [], False
+    for i, data in enumerate(events):
+        key = _message_key(data)
+        if key is not None:
+            repeating = key in seen
+            seen.add(key)
+        if not repeating:
+            keep.append(i)
+    return keep
+
+
+def _stored_messages(conn: Connection, conversation_id: str, message_ids: Sequence[str]) -> List[Dict[str, Any]]:
+    """The conversation's stored visitor messages with one of these message ids (their event dicts)."""
+    e = EVENTS.c
+    matches = [e.data.contains(json.dumps({"message_id": m})[1:-1], autoescape=True) for m in message_ids]
+    query = sa.select(e.data).where(e.conversation_id == conversation_id, e.type_name == USER, sa.or_(*matches))
+    return [json.loads(data) for (data,) in conn.execute(query)]
+
+
 def write_batch(conn: Connection, batch: Batch, now: float | None = None) -> bool:
     """Stores a batch and updates its conversation's summary; False if it was stored before.
 
     Call inside a transaction (``engine.begin()``): the batch id, the events and the summary
-    commit together or not at all.
+    commit together or not at all. A turn whose visitor message is stored already (a request
+    retried on another server, see the module's docstring) is left out of the batch.
     """
     exists = conn.execute(sa.select(BATCHES.c.id).where(BATCHES.c.id == batch.id)).first()
     if exists is not None or not batch.rows:
         return False
+    events = [json.loads(row["data"]) if row["type_name"] == USER else {"event": row["type_name"]}
+              for row in batch.rows]
+    ids = [key[0] for key in map(_message_key, events) if key is not None]
+    if ids:
+        keep = without_repeated_turns(events, _stored_messages(conn, batch.conversation_id, ids))
+        if len(keep) < len(batch.rows):
+            batch = Batch(batch.id, batch.conversation_id, [batch.rows[i] for i in keep])
+            if not batch.rows:
+                return False
     conn.execute(BATCHES.insert().values(id=batch.id, conversation_id=batch.conversation_id,
                                          stored_at=time.time() if now is None else now))
     conn.execute(EVENTS.insert(), batch.rows)

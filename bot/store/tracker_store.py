@@ -12,6 +12,8 @@ event, the tracker rebuilt from the rows of its latest session), with four diffe
   bounded by ``STORE_TIMEOUT_S``; past it the turn is spooled and the reply goes out
   (emergencies above all). A write that timed out but did commit is not stored twice: each
   turn's events form a batch whose id is stored with them (``bot/store/conversations.py``).
+  Nor is a turn retried on this server after another stored it and died before replying: its
+  visitor message has the same ``message_id`` (nginx's request id) and is recognised.
 * **Conversations in flight keep their history during an outage**: the events of the most
   recently active conversations are kept in memory (bounded; they are the dicts read or written
   anyway, so this costs no serialisation), and read from there when the database cannot be,
@@ -177,22 +179,31 @@ class DurableTrackerStore(LatestMessagePublisher, TrackerStore, SerializedTracke
         new = list(itertools.islice(tracker.events, known, None))
         if not new:
             return
-        batch_id = uuid.uuid4().hex
         dicts = [e.as_dict() for e in new]
         callbacks.mask_details(dicts)  # a callback's name and number live in its own table only
         for d in dicts:  # the previous message is stored already; never twice (it may be a callback answer)
             if d.get("event") == "user" and isinstance(d.get("metadata"), dict):
                 d["metadata"].pop(PREVIOUS_TEXT, None)
-        batch = conversations.Batch(batch_id, sender_id,
-                                    [conversations.event_row(sender_id, batch_id, d) for d in dicts])
         self._remember(sender_id, len(tracker.events))
         with self._lock:
             recent = self._recent.get(sender_id)
         if recent is not None and len(recent) == known:
+            # a request retried here after the server that stored its turn died: that turn once only
+            # (the database checks again when the batch is written: the history may not be read here)
+            keep = conversations.without_repeated_turns(dicts, recent)
+            if len(keep) < len(dicts):
+                logger.info("Conversation store: a retried turn of %s was stored already; not stored again.",
+                            sender_id)
+                dicts = [dicts[i] for i in keep]
             recent.extend(dicts)  # the masked dicts already made for the batch: no second serialisation
         else:
             with self._lock:  # not read through this store: unknown history, never an unmasked copy
                 self._recent.pop(sender_id, None)
+        if not dicts:
+            return
+        batch_id = uuid.uuid4().hex
+        batch = conversations.Batch(batch_id, sender_id,
+                                    [conversations.event_row(sender_id, batch_id, d) for d in dicts])
         if self._spool_if_degraded(batch):
             return
         try:

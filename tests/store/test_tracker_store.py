@@ -169,3 +169,75 @@ def test_postgres_outage_mid_conversation_loses_no_turn(postgres, domain: Domain
         assert _texts(stored_events(postgres.url, sender)) == ["before", "during 1", "during 2", "after"]
     finally:
         store.close()
+
+
+def _turn_with_id(tracker: DialogueStateTracker, text: str, message_id: str, reply: str) -> None:
+    tracker.update(UserUttered(text, {"name": "greet", "confidence": 0.9}, message_id=message_id))
+    tracker.update(ActionExecuted("utter_greet"))
+    tracker.update(BotUttered(reply))
+    tracker.update(ActionExecuted("action_listen"))
+
+
+def test_a_turn_retried_on_another_server_is_stored_once(db_url: str, domain: Domain, tmp_path: Path) -> None:
+    """Server A stores a turn and dies before replying; nginx retries the request (same X-Request-ID,
+    so the same message_id) on server B, which reads A's turn and processes the message again."""
+    a = DurableTrackerStore(domain, url=db_url, spool_path=tmp_path / "spool-a")
+    b = DurableTrackerStore(domain, url=db_url, spool_path=tmp_path / "spool-b")
+    try:
+        asyncio.run(_conversation(a, "c", ["one"]))
+        tracker = asyncio.run(a.retrieve("c"))
+        assert tracker is not None
+        _turn_with_id(tracker, "two", "a" * 32, "from A")
+        asyncio.run(a.save(tracker))  # ... and A dies here
+        retried = asyncio.run(b.retrieve("c"))
+        assert retried is not None
+        _turn_with_id(retried, "two", "a" * 32, "from B")
+        asyncio.run(b.save(retried))
+        events = stored_events(db_url, "c")
+        assert _texts(events) == ["one", "two"]
+        assert [e["text"] for e in events if e["event"] == "bot"] == ["reply to one", "from A"]
+        # the next turn is stored as usual, on either server
+        _turn(retried, "three")
+        asyncio.run(b.save(retried))
+        assert _texts(stored_events(db_url, "c")) == ["one", "two", "three"]
+        with engine(db_url).connect() as conn:
+            assert conn.execute(sa.select(conversations.CONVERSATIONS.c.turns)).scalar() == 3
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_database_drops_a_retried_turn_the_server_did_not_read(db_url: str, domain: Domain,
+                                                                  tmp_path: Path) -> None:
+    """The same when the retrying server's store has not read the history itself (e.g. a spool replay):
+    the check is made again in the transaction that writes the batch."""
+    a = DurableTrackerStore(domain, url=db_url, spool_path=tmp_path / "spool-a")
+    b = DurableTrackerStore(domain, url=db_url, spool_path=tmp_path / "spool-b")
+    try:
+        tracker = a.init_tracker("d")
+        _turn_with_id(tracker, "same words", "b" * 32, "from A")
+        asyncio.run(a.save(tracker))
+        copy = DialogueStateTracker.from_events("d", list(tracker.events), domain.slots)
+        b._remember("d", len(copy.events))  # b believes the history is stored, without having read it
+        _turn_with_id(copy, "same words", "b" * 32, "from B")
+        _turn_with_id(copy, "same words", "c" * 32, "said again, a new message")
+        asyncio.run(b.save(copy))
+        events = stored_events(db_url, "d")
+        assert _texts(events) == ["same words", "same words"]
+        assert [e["text"] for e in events if e["event"] == "bot"] == ["from A", "said again, a new message"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_only_a_retry_of_the_same_message_is_dropped() -> None:
+    stored = [{"event": "user", "message_id": "x" * 32, "text": "help"}]
+    batch = [{"event": "user", "message_id": "x" * 32, "text": "other words"},  # same id, other text: kept
+             {"event": "bot", "text": "r1"},
+             {"event": "user", "message_id": "x" * 32, "text": "help"},  # the retry: dropped with its turn
+             {"event": "bot", "text": "r2"},
+             {"event": "user", "message_id": "y" * 32, "text": "help"},  # a new message: kept
+             {"event": "bot", "text": "r3"}]
+    assert conversations.without_repeated_turns(batch, stored) == [0, 1, 4, 5]
+    assert conversations.without_repeated_turns(batch, []) == [0, 1, 2, 3, 4, 5]
+    assert conversations.without_repeated_turns(batch[2:] + batch[2:4], []) == [0, 1, 2, 3]  # within a batch too
