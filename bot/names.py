@@ -17,6 +17,9 @@ KIND_ENTITY = "emergency_kind"
 ALSO_ANSWER_ENTITY = "also_answer"
 SUGGESTION_ENTITIES: Tuple[str, str] = ("suggestion_1", "suggestion_2")
 
+# Set on a follow-up by bot.nlu.followup: the visitor's own words, before the previous message was put in front
+OWN_TEXT = "own_text"
+
 # Set on a message by bot.nlu.semantic_crisis (read by the crisis detector; not in the parse output)
 DANGER_PROBABILITY = "danger_probability"
 

@@ -20,6 +20,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.channels.context import PREVIOUS_TEXT
+from bot.names import OWN_TEXT
 from bot.nlu.base import ConfiguredComponent
 
 _WORD = re.compile(r"[a-z']+|\?")
@@ -77,5 +78,6 @@ class FollowUpContext(ConfiguredComponent):
             text = message.get(TEXT) or ""
             if (isinstance(previous, str) and gives_context(previous)
                     and is_followup(text, self.config["max_words"])):
+                message.set(OWN_TEXT, text)
                 message.set(TEXT, f"{previous.strip()} {text}")
         return messages

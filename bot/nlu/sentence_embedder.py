@@ -5,6 +5,9 @@ Rasa's own dense featurizers do (``rasa/nlu/featurizers/dense_featurizer/spacy_f
 The crisis classifier (:mod:`bot.nlu.semantic_crisis`) reads it; the intent classifier reads it
 too when its ``dense_weight`` is above zero. No sequence features: no component here needs them.
 The model files are pinned by hash (:mod:`bot.nlu.embeddings`) and loaded on first use.
+A follow-up read with the previous message (:mod:`bot.nlu.followup`) gets the mean of the two
+readings, with and without that message: "is that covered by insurance?" after a question about
+the program's length is about insurance, while "how long do they last?" needs the question before.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.names import OWN_TEXT
 from bot.nlu.base import ConfiguredComponent
 from bot.nlu.embeddings import load_encoder
 
@@ -50,8 +54,12 @@ class SentenceEmbeddingFeaturizer(ConfiguredComponent):
         todo = [m for m in messages if m.get(TEXT) is not None and embedding_of(m) is None]
         if not todo:
             return
-        vectors = load_encoder(self.config["threads"]).encode([m.get(TEXT) for m in todo],
-                                                              batch_size=self.config["batch_size"])
+        encoder = load_encoder(self.config["threads"])
+        vectors = encoder.encode([m.get(TEXT) for m in todo], batch_size=self.config["batch_size"])
+        own = [(i, m.get(OWN_TEXT)) for i, m in enumerate(todo) if m.get(OWN_TEXT)]
+        if own:
+            mean = vectors[[i for i, _ in own]] + encoder.encode([t for _, t in own])
+            vectors[[i for i, _ in own]] = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
         for message, vector in zip(todo, vectors):
             message.add_features(Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, ORIGIN))
 

@@ -37,7 +37,7 @@ def test_first_suite(assistant):
     assert result.over_escalation is not None and result.over_escalation <= 0.05
 
 
-# Measured floors (README, "Tests"), not targets: in-process 0.983 recall, 0.087 over-escalation.
+# Measured floors (README, "Tests"), not targets: served, recall 0.980 (399/407), over-escalation 0.087 (36/415).
 TUNING_MIN_RECALL = 0.975
 TUNING_MAX_OVER_ESCALATION = 0.10
 
@@ -49,9 +49,9 @@ def test_tuning_halves(assistant):
     assert result.over_escalation is not None and result.over_escalation <= TUNING_MAX_OVER_ESCALATION
 
 
-# Measured on the sealed half (README, "Tests": in-process recall 0.920, over-escalation 0.151); a floor that a
+# Measured on the sealed half (README, "Tests": recall 0.914, 148/162; over-escalation 0.151, 23/152); a floor that a
 # change must not break, not a target to tune towards. The goal (1.0 and 0.02) is not met.
-SEALED_MIN_RECALL = 0.91
+SEALED_MIN_RECALL = 0.90
 SEALED_MAX_OVER_ESCALATION = 0.16
 
 
