@@ -5,20 +5,26 @@
 and adds the conversation's previous message. Each channel remembers, per conversation, the
 last message it passed on (bounded in number and age, in this process's memory) and hands it
 to the NLU pipeline as the message metadata
-``previous_text``, which :mod:`bot.nlu.followup` reads. A visitor cannot set it: a
+``previous_text``, which :mod:`bot.nlu.followup` reads. A conversation this process has not seen
+(after a restart, or one that another server of a cluster took until now) gets its last visitor
+message from the tracker store instead (:func:`tracker_lookup`). A visitor cannot set it: a
 ``previous_text`` the client sends is replaced.
 """
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Tuple
+from typing import Any, Awaitable, Callable, Dict, Tuple
 
 from bot.channels.sanitize import clean_text, keep_original
 
+logger = logging.getLogger(__name__)
 PREVIOUS_TEXT = "previous_text"
+#: conversation id -> the conversation's last visitor message as stored, or None
+Lookup = Callable[[str], Awaitable["str | None"]]
 MAX_METADATA_CHARS = 2000
 # What a visitor is told when a turn fails (the details go to the log at DEBUG only).
 FAILED_TURN = "the assistant could not answer; please try again"
@@ -48,6 +54,11 @@ class RecentMessages:
         self.max_conversations, self.max_age_s = max_conversations, max_age_s
         self._items: "OrderedDict[str, Tuple[float, str]]" = OrderedDict()
         self._lock = threading.Lock()
+
+    def knows(self, conversation_id: str) -> bool:
+        """Whether this process has seen the conversation (however long ago)."""
+        with self._lock:
+            return conversation_id in self._items
 
     def swap(self, conversation_id: str, text: str, now: float | None = None) -> str | None:
         """Remembers ``text`` as the conversation's last message; returns the one before it, if recent."""
@@ -81,9 +92,36 @@ def safe_metadata(metadata: Any) -> Dict[str, Any] | None:
     return metadata if size <= MAX_METADATA_CHARS else None
 
 
-async def incoming(recent: RecentMessages, conversation_id: str, raw: str,
-                   metadata: Any) -> Tuple[str, Dict[str, Any] | None]:
-    """The text Rasa reads for what the visitor sent, and the message's metadata."""
+def tracker_lookup(agent: Any, max_age_s: float) -> Lookup | None:
+    """Reads a conversation's last visitor message (if under ``max_age_s`` old) from the agent's tracker store."""
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        return None
+
+    async def lookup(conversation_id: str) -> str | None:
+        try:
+            tracker = await store.retrieve(conversation_id)
+        except Exception as e:  # the store logs its own failures; the message is then read on its own
+            logger.debug("previous message of %s not read: %s", conversation_id, type(e).__name__)
+            return None
+        message = tracker.latest_message if tracker is not None else None
+        text = getattr(message, "text", None)
+        if not text or time.time() - (getattr(message, "timestamp", 0.0) or 0.0) > max_age_s:
+            return None
+        return str(text)
+
+    return lookup
+
+
+async def incoming(recent: RecentMessages, conversation_id: str, raw: str, metadata: Any,
+                   lookup: Lookup | None = None) -> Tuple[str, Dict[str, Any] | None]:
+    """The text Rasa reads for what the visitor sent, and the message's metadata.
+
+    ``lookup`` gives the previous message of a conversation this process has not seen.
+    """
     text = await clean_text(raw)
+    known = recent.knows(conversation_id)
     previous = recent.swap(conversation_id, text)
+    if previous is None and not known and lookup is not None:
+        previous = await lookup(conversation_id)
     return text, with_previous(keep_original(raw, text, safe_metadata(metadata)), previous)

@@ -24,7 +24,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message, tracker_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ class SafeRestInput(InputChannel):
                 body = parse_body(request, self.max_body_bytes)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
-            text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"])
+            lookup = tracker_lookup(getattr(request.app.ctx, "agent", None), self.recent.max_age_s)
+            text, metadata = await incoming(self.recent, body["sender"], body["message"], body["metadata"], lookup)
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(UserMessage(text, collector, body["sender"], input_channel=self.name(),

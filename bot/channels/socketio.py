@@ -36,7 +36,7 @@ from socketio import AsyncServer
 
 from bot import names
 from bot import settings as settings_module
-from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message
+from bot.channels.context import FAILED_TURN, RecentMessages, incoming, no_reply_message, tracker_lookup
 from bot.channels.markdown import close_lists, safe_markdown, safe_url
 from bot.channels.sessions import SessionIds, load_key
 
@@ -242,7 +242,10 @@ class SafeSocketIOInput(InputChannel):
             if len(text) > MAX_MESSAGE_CHARS:
                 await sio.emit("error", {"error": f"message longer than {MAX_MESSAGE_CHARS} characters"}, room=sid)
                 return
-            clean, metadata = await incoming(self.recent, session_id, text, data.get("metadata"))
+            request = (sio.get_environ(sid) or {}).get("sanic.request")
+            agent = getattr(request.app.ctx, "agent", None) if request is not None else None
+            clean, metadata = await incoming(self.recent, session_id, text, data.get("metadata"),
+                                             tracker_lookup(agent, self.recent.max_age_s))
             output = SafeSocketIOOutput(sio, self.bot_message_evt)
             message = UserMessage(clean, output, session_id, input_channel=self.name(), metadata=metadata)
             try:
