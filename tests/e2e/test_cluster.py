@@ -12,19 +12,26 @@ state in a temporary VAR_DIR), stopped by PID at the end, whatever happens. In o
   carries the emergency number and the center's line;
 * faults under load: the action servers stopped (emergencies still answered), Redis stopped
   (errors said, answers within seconds), PostgreSQL restarted (no turn lost), a Rasa server
-  killed (its conversations go on, with their history, on the other).
+  killed (its conversations go on, with their history, on the other);
+* a model promoted (then rolled back) reaches both servers from the model server, without a
+  restart, while every visitor's turn is answered.
 """
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
 import json
+import os
 import shutil
 import signal
+import threading
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import aiohttp
 import pytest
@@ -37,6 +44,17 @@ from bot.cluster import Cluster, Options
 from bot.evaluation.replies import flatten, post_raw
 from bot.launch import free_port
 from bot.launch import http_ok as launch_http_ok
+from bot.retrain.models import (
+    HISTORY,
+    MODEL_FILE,
+    REFUSED,
+    Entry,
+    Registry,
+    RegistryError,
+    copy_atomically,
+    new_id,
+    sha256_file,
+)
 from bot.settings import ROOT
 from bot.store.tracker_store import stored_events
 from tests.e2e.test_fuzz import (  # noqa: F401 - collected here too: the same fuzzing, through nginx
@@ -403,3 +421,185 @@ def test_a_request_retried_on_the_other_server_is_stored_once(cluster):
     post_raw(cluster.replicas[1].url, json.dumps({"sender": sender, "message": EMERGENCY}).encode(), 30)
     users = [e for e in stored_events(cluster.database_url, sender) if e["event"] == "user"]
     assert [(e["text"], e["message_id"] == request_id) for e in users] == [(QUESTION, True), (EMERGENCY, False)]
+
+
+# ------------------------------------------------------------------ models
+
+LOADING = "rasa.core.processor  - Loading model "  # Rasa's INFO line as a server starts loading a pulled model
+LOAD_FAILED = "Failed to update model"  # Rasa's ERROR line when a pulled model cannot be loaded
+LOAD_ALLOWANCE_S = 30.0  # a server's download and load of the model, on two cores shared with the rest
+
+
+def _scratch_registry(served: Path, folder: Path) -> Registry:
+    """The registry of the served model, with its history and refused models in ``folder``.
+
+    The cluster serves the project's own MODEL (models/current.tar.gz), whose history is what
+    ``python -m bot rollback`` goes back to: a test promotes and rolls back through the same
+    code (archive, keep, install, rollback; the same lock), but keeps its entries and events out of it.
+    """
+    registry = Registry(served)
+    registry.history, registry.refused = folder / HISTORY, folder / REFUSED
+    return registry
+
+
+def _repacked(model: Path, work: Path) -> Path:
+    """A run folder as ``retrain`` leaves one: ``model`` re-compressed (the same trained model in other
+    bytes, so another sha256, which is the model server's ETag and what Rasa compares)."""
+    packed = gzip.compress(gzip.decompress(model.read_bytes()), compresslevel=6, mtime=int(time.time()))
+    sha = hashlib.sha256(packed).hexdigest()
+    assert sha != sha256_file(model)
+    run_dir = work / new_id(sha)
+    run_dir.mkdir(parents=True)
+    (run_dir / MODEL_FILE).write_bytes(packed)
+    return run_dir
+
+
+def _answered(status: int, reply: Any) -> bool:
+    return status == 200 and isinstance(reply, list) and bool(flatten(reply).strip())
+
+
+class _Visitors:
+    """REST turns through nginx, one every ``every_s`` whether or not the last was answered, until the block ends.
+
+    Twenty conversations in turn (nginx routes each by its sender, so both servers get some); each
+    turn is recorded as (sent at, seconds to the reply, HTTP status, reply).
+    """
+
+    def __init__(self, cluster: Cluster, every_s: float = 0.1, conversations: int = 20) -> None:
+        self.url = cluster.public_url + cluster_load.WEBHOOK_PATH
+        self.every_s = every_s
+        tag = uuid.uuid4().hex[:8]
+        self.senders = [f"promote-{tag}-{i}" for i in range(conversations)]
+        self.messages = load_messages()
+        self.turns: List[Tuple[float, float, int, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(256, thread_name_prefix="visitor")
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def _turn(self, i: int) -> None:
+        body = json.dumps({"sender": self.senders[i % len(self.senders)],
+                           "message": self.messages[i % len(self.messages)]}).encode()
+        sent = time.monotonic()
+        try:
+            status, reply = post_raw(self.url, body, 60)
+        except Exception as e:  # a refused or cut connection is downtime too: recorded, not raised
+            status, reply = 0, f"{type(e).__name__}: {e}"
+        with self._lock:
+            self.turns.append((sent, time.monotonic() - sent, status, reply))
+
+    def _tick(self) -> None:
+        i, due = 0, time.monotonic()
+        while not self._stop.is_set():
+            self._pool.submit(self._turn, i)
+            i += 1
+            due += self.every_s
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def __enter__(self) -> "_Visitors":
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._ticker.join()
+        self._pool.shutdown(wait=True)  # every turn sent is answered (or times out) before the block ends
+
+
+def _wait_for_loads(cluster: Cluster, offsets: Dict[str, int], names: List[str], started: float,
+                    seconds: float) -> Dict[str, float]:
+    """Seconds from ``started`` until each server in ``names`` loaded a model pulled after ``offsets`` (its log).
+
+    Rasa 3.6 loads a pulled model inside its event loop (``agent.load_model`` in
+    ``_update_model_from_server``), so once its log says it is loading, a turn sent straight to it is
+    answered only when the model is in: that answer is when it switched. Missing: not within ``seconds``.
+    """
+    done: Dict[str, float] = {}
+    replicas = {r.name: r for r in cluster.replicas}
+    deadline = started + seconds
+    while len(done) < len(names) and time.monotonic() < deadline:
+        for name in names:
+            if name in done or LOADING not in _logs_since({name: offsets[name]}):
+                continue
+            body = json.dumps({"sender": f"probe-{uuid.uuid4().hex[:8]}", "message": QUESTION}).encode()
+            status, reply = post_raw(replicas[name].url, body, max(5.0, deadline - time.monotonic()))
+            assert _answered(status, reply), (name, status, reply)
+            done[name] = time.monotonic() - started
+        time.sleep(0.2)
+    return done
+
+
+def test_a_promoted_model_reaches_every_server_without_downtime(cluster, tmp_path):
+    """Issue 15: a model promoted as ``python -m bot retrain`` promotes one (copied atomically over MODEL)
+    reaches both Rasa servers from the model server at their next pulls, without a restart, while a
+    visitor's turn every 100 ms through nginx is answered; then ``rollback`` brings the model before back."""
+    served = cluster.settings.model
+    names = [r.name for r in cluster.replicas]
+    bound_s = 3 * cluster.settings.model_pull_interval_s + LOAD_ALLOWANCE_S
+    before_sha, before_stat = sha256_file(served), served.stat()
+    backup = tmp_path / "served-before.tar.gz"
+    shutil.copy2(served, backup)
+    registry = _scratch_registry(served, tmp_path / "registry")
+    switched: Dict[str, float] = {}
+    switched_back: Dict[str, float] = {}
+    previous: Entry | None = None
+    try:
+        previous = registry.archive_served()  # what `rollback` returns to
+        entry = registry.keep(_repacked(served, tmp_path / "work"))
+        offsets, server_log = _log_offsets(cluster), _size(LOG_DIR / "model-server.log")
+        nginx_since = _size(LOG_DIR / "nginx-access.log")
+        pids = [cluster.process(name).pid for name in names]
+        with _Visitors(cluster) as visitors:
+            time.sleep(2)  # turns before the promotion too
+            with registry.lock():
+                registry.install(entry, "promote")
+            promoted = time.monotonic()
+            switched = _wait_for_loads(cluster, offsets, names, promoted, bound_s)
+            time.sleep(2)  # and after the last switch
+        turns = visitors.turns
+        latencies = sorted(latency for _, latency, _, _ in turns)
+        print(f"\npromotion: pull interval {cluster.settings.model_pull_interval_s:g} s, servers switched after "
+              f"{ {n: round(s, 1) for n, s in switched.items()} } s; {len(turns)} turns through nginx, "
+              f"p50 {latencies[len(latencies) // 2]:.2f} s, max {latencies[-1]:.2f} s")
+
+        assert sorted(switched) == names, f"not switched within {bound_s:.0f} s: {sorted(set(names) - set(switched))}"
+        logs = _logs_since(offsets)
+        assert LOAD_FAILED not in logs
+        with open(LOG_DIR / "model-server.log", "rb") as f:
+            f.seek(server_log)
+            downloads = f.read().decode(errors="replace").count(f"serving model {entry.sha256[:12]}")
+        assert downloads == len(names), downloads  # each server took the promoted model, once
+        broken = [(round(sent - promoted, 1), status, str(reply)[:200])
+                  for sent, _, status, reply in turns if not _answered(status, reply)]
+        assert not broken, f"{len(broken)} of {len(turns)} turns not answered during the switch: {broken[:5]}"
+        during = [t for t in turns if promoted <= t[0] <= promoted + max(switched.values())]
+        assert len(during) >= 5 * max(switched.values()), len(during)  # the client kept about its pace
+        counts = _upstream_counts(cluster, nginx_since)
+        assert all(counts.values()), counts  # both servers took visitors' turns
+        assert [cluster.process(name).pid for name in names] == pids  # no server was restarted
+        assert all(cluster.process(name).alive() for name in names)
+    finally:
+        switched_back = _serve_again(cluster, registry, previous, backup,
+                                     before_sha, before_stat, sorted(switched), bound_s)
+    print(f"rollback: servers switched back after { {n: round(s, 1) for n, s in switched_back.items()} } s")
+    assert sorted(switched_back) == names
+
+
+def _serve_again(cluster: Cluster, registry: Registry, previous: Entry | None, backup: Path, sha: str,
+                 stat: os.stat_result, switched: List[str], seconds: float) -> Dict[str, float]:
+    """Serves the model of before the test again (``rollback``; else the backup copied over MODEL, its time
+    of modification as it was), and waits until the servers that had switched load it back."""
+    served = registry.served
+    if sha256_file(served) == sha:
+        return {}
+    offsets = _log_offsets(cluster)
+    try:
+        if previous is None:
+            raise RegistryError("the model served before was not archived")
+        with registry.lock():
+            registry.rollback(previous.id)
+    except RegistryError:
+        copy_atomically(backup, served)
+    assert sha256_file(served) == sha
+    os.utime(served, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return _wait_for_loads(cluster, offsets, switched, time.monotonic(), seconds)
