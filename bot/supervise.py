@@ -49,7 +49,12 @@ def _pump(pipe: IO[bytes], write: Callable[[str], None]) -> None:
 
 
 class Watched:
-    """One supervised service: its current process, failures and backoff."""
+    """One supervised service: its current process, failures and backoff.
+
+    Subclasses change how the process is run (:attr:`process_class`) and checked (:meth:`healthy`).
+    """
+
+    process_class: type[Process] = Process
 
     def __init__(self, service: Service, policy: Policy) -> None:
         self.service, self.policy = service, policy
@@ -62,7 +67,7 @@ class Watched:
 
     def start(self) -> None:
         """Starts (or restarts) the process, its output piped into the rotating log."""
-        process = Process(self.service).start(stdout=subprocess.PIPE)
+        process = self.process_class(self.service).start(stdout=subprocess.PIPE)
         assert process.proc is not None and process.proc.stdout is not None
         threading.Thread(target=_pump, args=(process.proc.stdout, self.log.info), daemon=True).start()
         self.process = process
@@ -84,7 +89,7 @@ class Watched:
             code = p.proc.returncode if p.proc is not None else None
             self._schedule(now, f"exited with code {code}")
             return
-        if http_ok(self.service.health_url, timeout=self.policy.health_timeout_s):
+        if self.healthy():
             self.failed_checks = 0
             if time.perf_counter() - p.started_at > self.policy.stable_after_s:
                 self.backoff_s = self.policy.backoff_first_s
@@ -93,6 +98,10 @@ class Watched:
         if self.failed_checks >= self.policy.unhealthy_after:
             p.stop(self.policy.stop_grace_s)
             self._schedule(now, f"did not answer {self.failed_checks} health checks in a row (hung?)")
+
+    def healthy(self) -> bool:
+        """Whether the service answers its health check now."""
+        return http_ok(self.service.health_url, timeout=self.policy.health_timeout_s)
 
     def _schedule(self, now: float, why: str) -> None:
         pid = self.process.pid if self.process and self.process.proc else "?"

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
-from bot import settings as settings_module
-from bot.logs import FORMAT, configure_logging, rotating_handler
 from bot.supervise import install_signal_handlers
-
-logger = logging.getLogger("bot.supervise")
 
 
 def register(groups: Any) -> None:
@@ -25,18 +20,12 @@ def register(groups: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validates the settings, starts everything, prints the URLs, supervises until Ctrl-C."""
+    from bot.cli.run import supervisor_settings
     from bot.cluster import Cluster, ClusterError, Options
 
-    configure_logging()
-    try:
-        config = settings_module.load()
-    except settings_module.SettingsError as e:
-        print(f"error: invalid setting: {e}", file=sys.stderr)
+    config = supervisor_settings()
+    if config is None:
         return 2
-    if not config.model.exists():
-        print(f"error: no model at {config.model}: run `make train`", file=sys.stderr)
-        return 2
-    logger.addHandler(rotating_handler(config.log_dir / "supervise.log", FORMAT))
     try:
         cluster = Cluster(config, Options(args.replicas))
         print(f"Starting a cluster of {args.replicas} Rasa servers (state in {config.var_dir}/, logs appended in "

@@ -27,18 +27,26 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Validates the settings, starts everything, prints the URLs, supervises until Ctrl-C."""
+def supervisor_settings() -> settings_module.Settings | None:
+    """The settings of a supervised start (`run`, `cluster`), with its log, or None after saying what is wrong."""
     configure_logging()
     try:
         config = settings_module.load()
     except settings_module.SettingsError as e:
         print(f"error: invalid setting: {e}", file=sys.stderr)
-        return 2
+        return None
     if not config.model.exists():
         print(f"error: no model at {config.model}: run `make train`", file=sys.stderr)
-        return 2
+        return None
     logger.addHandler(rotating_handler(config.log_dir / "supervise.log", FORMAT))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validates the settings, starts everything, prints the URLs, supervises until Ctrl-C."""
+    config = supervisor_settings()
+    if config is None:
+        return 2
     supervisor = Supervisor(launch.assistant(config), Policy(start_timeout_s=config.start_timeout_s))
     install_signal_handlers(supervisor)
     print(f"Starting the assistant (logs appended in {config.log_dir}/)...", flush=True)

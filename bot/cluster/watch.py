@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Sequence
 
 from bot import launch
 from bot.cluster.datastores import answers
-from bot.supervise import Policy, Supervisor, Watched, _pump
+from bot.supervise import Policy, Supervisor, Watched
 
 logger = logging.getLogger("bot.supervise")
 STOP_FIRST: Dict[str, int] = {"postgres": signal.SIGINT}  # fast shutdown: open connections are cut
@@ -54,39 +53,11 @@ class ClusterProcess(launch.Process):
 class ClusterWatched(Watched):
     """:class:`bot.supervise.Watched` with :class:`ClusterProcess` and :func:`healthy`."""
 
-    def start(self) -> None:
-        """Starts (or restarts) the process, its output piped into the rotating log."""
-        process = ClusterProcess(self.service).start(stdout=subprocess.PIPE)
-        assert process.proc is not None and process.proc.stdout is not None
-        threading.Thread(target=_pump, args=(process.proc.stdout, self.log.info), daemon=True).start()
-        self.process = process
-        self.failed_checks = 0
-        self.restart_at = None
+    process_class = ClusterProcess
 
-    def check(self, now: float) -> None:
-        """One round: restart when due, or detect death or a hang and schedule a restart."""
-        p = self.process
-        if self.restart_at is not None:
-            if now >= self.restart_at:
-                self.restarts += 1
-                logger.warning("supervise: restarting %s (restart %d)", self.service.name, self.restarts)
-                self.start()
-            return
-        if p is None:
-            return
-        if not p.alive():
-            code = p.proc.returncode if p.proc is not None else None
-            self._schedule(now, f"exited with code {code}")
-            return
-        if healthy(self.service.health_url, timeout=self.policy.health_timeout_s):
-            self.failed_checks = 0
-            if time.perf_counter() - p.started_at > self.policy.stable_after_s:
-                self.backoff_s = self.policy.backoff_first_s
-            return
-        self.failed_checks += 1
-        if self.failed_checks >= self.policy.unhealthy_after:
-            p.stop(self.policy.stop_grace_s)
-            self._schedule(now, f"did not answer {self.failed_checks} health checks in a row (hung?)")
+    def healthy(self) -> bool:
+        """Whether the service answers (HTTP, Redis or PostgreSQL)."""
+        return healthy(self.service.health_url, timeout=self.policy.health_timeout_s)
 
 
 class ClusterSupervisor(Supervisor):
