@@ -22,6 +22,8 @@ OWN_TEXT = "own_text"
 
 # Set on a message by bot.nlu.semantic_crisis (read by the crisis detector; not in the parse output)
 DANGER_PROBABILITY = "danger_probability"
+#: Each clause of a message of several, with its danger probability ([[clause, probability], ...])
+CLAUSE_PROBABILITIES = "clause_danger_probabilities"
 
 # Slots
 CRISIS_FLAGGED_SLOT = "crisis_flagged"

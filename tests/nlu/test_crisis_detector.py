@@ -1,10 +1,21 @@
-"""The crisis detector component: either path escalates, whatever the classifier thought."""
+"""The crisis detector component: the rules and the danger probability decide, with the n-gram intent as a hint.
+
+With a danger probability: a rule escalates unless the message has at least ``veto_min_words`` words,
+its probability is below ``rule_veto`` and every clause where a rule fires on its own (every clause when
+none does) is below ``clause_veto``; without a rule the probability escalates from ``semantic_threshold``,
+or from ``semantic_with_hint`` when the n-gram intent gives emergency at least ``ngram_hint``; a benign
+message also needs ``benign_threshold``.
+Without one (a model trained without the classifier) the rules and the n-gram intent decide alone.
+An n-gram emergency that does not escalate is demoted.
+"""
 from __future__ import annotations
 
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.names import CLAUSE_PROBABILITIES
 from bot.nlu.crisis_detector import CrisisDetector
+from bot.nlu.semantic_crisis import clauses
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +101,55 @@ def test_classifier_alone_does_not_escalate_a_figure_of_speech(detector):
     assert all(r["name"] != "emergency" for r in m.get("intent_ranking"))
 
 
-# The semantic path: the danger probability of bot.nlu.semantic_crisis beside the rules and the n-gram classifier.
 
-def semantic(text, p, intent="faq", confidence=0.9, ranking=None):
+def test_without_a_probability_a_benign_message_loses_an_ngram_emergency(detector, matcher):
+    text = "I overdosed back in 2015, I'm fine now, how does your program work?"
+    assert matcher.assess(text).benign == "past or negated"
+    m = message(text, "emergency", 0.8, [{"name": "emergency", "confidence": 0.8}, {"name": "faq", "confidence": 0.2}])
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.2} and not kind_of(m)
+    assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
+
+
+def test_without_a_probability_classifier_threshold_is_inclusive(detector):
+    at = message("some odd message", "faq", 0.7, [{"name": "faq", "confidence": 0.7},
+                                                  {"name": "emergency", "confidence": 0.3}])
+    below_ranking = [{"name": "faq", "confidence": 0.71}, {"name": "emergency", "confidence": 0.29}]
+    below = message("some odd message", "faq", 0.71, below_ranking)
+    detector.process([at, below])
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["classifier"]]
+    # below the threshold the n-gram emergency neither escalates nor is demoted
+    assert below.get("intent") == {"name": "faq", "confidence": 0.71}
+    assert below.get("intent_ranking") == below_ranking and not kind_of(below)
+
+
+# The semantic path: the danger probability of bot.nlu.semantic_crisis beside the rules and the n-gram intent.
+
+NO_RULE = "everything feels pointless and I have made my decision"  # no rule, not benign, no kind
+BENIGN = "I overdosed back in 2015, I'm fine now, how does your program work?"  # benign, kind overdose
+FIGURATIVE = "the wait on hold is killing me lol"  # benign (figurative), no kind
+RULE = "my husband took too much"  # rule took_everything (overdose), 5 words: never vetoed
+SEVEN = "my husband took too much of it"  # the rule in 7 words: one short of veto_min_words
+EIGHT = "my husband took too much of his pills"  # the rule in 8 words: long enough to be vetoed
+# two clauses, the rule fires in the second only
+TURN = "do you take insurance? but I just took the whole bottle"
+TURN_QUESTION, TURN_DANGER = "do you take insurance?", "but I just took the whole bottle"
+# two clauses, the rule fires in each
+TWICE = "I just took the whole bottle. my husband took too much too"
+TWICE_FIRST, TWICE_SECOND = "I just took the whole bottle.", "my husband took too much too"
+# three clauses, the rule (took_and_sedated) fires on the whole message only
+ACROSS = ("I took 3 bars and then did a line of what was supposed to be coke but I think it had fentanyl in it. "
+          "I can barely keep my eyes open and my chest feels heavy.")
+ACROSS_CLAUSES = ["I took 3 bars and then did a line of what was supposed to be coke",
+                  "but I think it had fentanyl in it.", "I can barely keep my eyes open and my chest feels heavy."]
+
+
+def semantic(text, p, intent="faq", confidence=0.9, ranking=None, parts=None):
     m = message(text, intent, confidence, ranking)
     if p is not None:
         m.set("danger_probability", p)
+    if parts is not None:
+        m.set("clause_danger_probabilities", [list(pair) for pair in parts])
     return m
 
 
@@ -103,10 +157,74 @@ def processors_of(m):
     return [e["processors"] for e in m.get("entities") or [] if e["entity"] == "emergency_kind"]
 
 
-def test_semantic_alone_escalates_with_a_general_kind(detector, matcher):
-    text = "everything feels pointless and I have made my decision"
-    assert matcher.assess(text).detection is None and matcher.assess(text).kind is None
-    m = semantic(text, 0.9)
+def hinted(text, p, hint):
+    """A message whose n-gram intent gives emergency ``hint``, below faq (0.9)."""
+    return semantic(text, p, ranking=[{"name": "faq", "confidence": 0.9}, {"name": "greet", "confidence": 0.05},
+                                      {"name": "emergency", "confidence": hint}])
+
+
+def test_the_texts_read_as_the_tests_assume(matcher):
+    assessment = matcher.assess(NO_RULE)
+    assert (assessment.detection, assessment.benign, assessment.kind) == (None, None, None)
+    assert matcher.assess(BENIGN).detection is None and matcher.assess(BENIGN).benign == "past or negated"
+    assert matcher.assess(BENIGN).kind == "overdose"
+    assert matcher.assess(FIGURATIVE).detection is None and matcher.assess(FIGURATIVE).benign == "figurative"
+    assert matcher.assess(RULE).detection.rule == "took_everything"
+    assert [len(t.split()) for t in (RULE, SEVEN, EIGHT)] == [5, 7, 8]
+    assert matcher.detect(SEVEN).rule == matcher.detect(EIGHT).rule == "took_everything"
+    assert clauses(TURN) == [TURN_QUESTION, TURN_DANGER] and len(TURN.split()) >= 8
+    assert matcher.detect(TURN).rule == matcher.detect(TURN_DANGER).rule == "took_everything"
+    assert matcher.detect(TURN_QUESTION) is None
+    assert clauses(TWICE) == [TWICE_FIRST, TWICE_SECOND] and len(TWICE.split()) >= 8
+    assert matcher.detect(TWICE_FIRST) is not None and matcher.detect(TWICE_SECOND) is not None
+    assert clauses(ACROSS) == ACROSS_CLAUSES and matcher.detect(ACROSS).rule == "took_and_sedated"
+    assert all(matcher.detect(clause) is None for clause in ACROSS_CLAUSES)
+    assert all(matcher.assess(t).benign is None for t in (SEVEN, EIGHT, TURN, TWICE, ACROSS))
+
+
+def test_the_default_thresholds_and_no_removed_keys():
+    config = CrisisDetector.get_default_config()
+    assert {k: config[k] for k in ("classifier_threshold", "rule_veto", "clause_veto", "veto_min_words",
+                                   "semantic_threshold", "semantic_with_hint", "ngram_hint", "benign_threshold")} == {
+        "classifier_threshold": 0.3, "rule_veto": 0.005, "clause_veto": 0.02, "veto_min_words": 8,
+        "semantic_threshold": 0.4, "semantic_with_hint": 0.2, "ngram_hint": 0.01, "benign_threshold": 0.5}
+    assert CrisisDetector({}, matcher=object()).config == config
+    assert not {"semantic_confirm", "benign_override_semantic", "benign_override_ngram"} & set(config)
+    assert not hasattr(CrisisDetector, "_sure")
+
+
+@pytest.mark.parametrize("p, rule, benign, ranking, expected", [
+    # without a probability: the rules, then the n-gram intent unless benign
+    (None, True, False, [], "rule"),
+    (None, False, False, [{"name": "emergency", "confidence": 0.3}], "classifier"),
+    (None, False, False, [{"name": "emergency", "confidence": 0.29}], None),
+    (None, False, True, [{"name": "emergency", "confidence": 0.9}], None),
+    # a rule stands unless the probability is below rule_veto (in a message of veto_min_words, without clauses)
+    (0.005, True, False, [], "rule"),
+    (0.0049, True, False, [], None),
+    (0.0049, True, False, [{"name": "emergency", "confidence": 0.99}], None),
+    # without a rule: semantic_threshold alone, or semantic_with_hint with an ngram_hint
+    (0.4, False, False, [], "semantic"),
+    (0.399, False, False, [], None),
+    (0.2, False, False, [{"name": "emergency", "confidence": 0.01}], "semantic"),
+    (0.1999, False, False, [{"name": "emergency", "confidence": 0.99}], None),
+    (0.2, False, False, [{"name": "emergency", "confidence": 0.0099}], None),
+    # a benign message needs benign_threshold as well
+    (0.5, False, True, [], "semantic"),
+    (0.499, False, True, [{"name": "emergency", "confidence": 0.99}], None),
+])
+def test_classifier_flags_decides_each_branch(detector, p, rule, benign, ranking, expected):
+    intent = ranking[0] if ranking and ranking[0]["confidence"] >= 0.5 else {"name": "faq", "confidence": 0.9}
+    m = Message(data={"text": "anything at all that runs to eight words"})
+    m.set("intent", intent)
+    m.set("intent_ranking", ranking)
+    if p is not None:
+        m.set("danger_probability", p)
+    assert detector._classifier_flags(m, rule, benign) == expected
+
+
+def test_semantic_alone_escalates_with_a_general_kind(detector):
+    m = semantic(NO_RULE, 0.9)
     detector.process([m])
     assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
     assert [r["name"] for r in m.get("intent_ranking")] == ["emergency", "faq"]
@@ -125,44 +243,73 @@ def test_semantic_alone_takes_the_kind_of_a_rule_that_did_not_fire(detector, mat
 
 
 def test_semantic_threshold_is_inclusive_and_configurable(detector, matcher):
-    text = "everything feels pointless and I have made my decision"
-    at, below = semantic(text, 0.8), semantic(text, 0.79)
+    at, below = semantic(NO_RULE, 0.4), semantic(NO_RULE, 0.399)
     detector.process([at, below])
-    assert at.get("intent")["name"] == "emergency"
-    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["semantic"]]
+    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
     stricter = CrisisDetector({"semantic_threshold": 0.95}, matcher=matcher)
-    m = semantic(text, 0.9)
+    m = semantic(NO_RULE, 0.9)
     stricter.process([m])
-    assert m.get("intent")["name"] == "faq"
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
 
 
 def test_a_middling_probability_escalates_with_an_ngram_hint(detector):
-    m = semantic("everything feels pointless and I have made my decision", 0.6, ranking=[
-        {"name": "faq", "confidence": 0.9}, {"name": "greet", "confidence": 0.08},
-        {"name": "emergency", "confidence": 0.02}])
+    m = hinted(NO_RULE, 0.2, 0.02)
     detector.process([m])
     assert m.get("intent")["name"] == "emergency"
     assert [r["name"] for r in m.get("intent_ranking")] == ["emergency", "faq", "greet"]
     assert kind_of(m) == ["general"] and processors_of(m) == [["semantic"]]
 
 
+def test_the_hint_bounds_are_inclusive(detector):
+    at = hinted(NO_RULE, 0.2, 0.01)
+    detector.process([at])
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["semantic"]]
+
+
 def test_a_middling_probability_without_a_hint_does_not_escalate(detector):
     ranking = [{"name": "faq", "confidence": 0.9}, {"name": "greet", "confidence": 0.1}]
-    m = semantic("everything feels pointless and I have made my decision", 0.6, ranking=ranking)
+    m = semantic(NO_RULE, 0.3, ranking=ranking)
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.9}
     assert m.get("intent_ranking") == ranking and not kind_of(m)
 
 
 def test_a_hint_below_ngram_hint_does_not_escalate_a_middling_probability(detector):
-    m = semantic("everything feels pointless and I have made my decision", 0.6, ranking=[
-        {"name": "faq", "confidence": 0.995}, {"name": "emergency", "confidence": 0.005}])
+    m = hinted(NO_RULE, 0.3, 0.0099)
     detector.process([m])
     assert m.get("intent")["name"] == "faq" and not kind_of(m)
+    # the hint was below classifier_threshold: it stays in the ranking
+    assert [r["name"] for r in m.get("intent_ranking")] == ["faq", "greet", "emergency"]
+
+
+def test_a_probability_below_semantic_with_hint_does_not_escalate_however_strong_the_hint(detector):
+    m = semantic(NO_RULE, 0.1999, "emergency", 0.99,
+                 [{"name": "emergency", "confidence": 0.99}, {"name": "faq", "confidence": 0.01}])
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.01} and not kind_of(m)
+
+
+def test_the_hint_thresholds_are_configurable(matcher):
+    detector = CrisisDetector({"semantic_with_hint": 0.3, "ngram_hint": 0.2}, matcher=matcher)
+    weak_p, weak_hint, both = hinted(NO_RULE, 0.25, 0.3), hinted(NO_RULE, 0.35, 0.15), hinted(NO_RULE, 0.3, 0.2)
+    detector.process([weak_p, weak_hint, both])
+    assert weak_p.get("intent")["name"] == "faq" and weak_hint.get("intent")["name"] == "faq"
+    assert both.get("intent")["name"] == "emergency" and processors_of(both) == [["semantic"]]
+
+
+def test_with_a_probability_the_ngram_intent_never_escalates_alone(detector):
+    """The old "classifier" path (n-gram emergency confirmed by a low probability) is gone."""
+    m = semantic(NO_RULE, 0.2, "emergency", 0.7)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
+    low = semantic(NO_RULE, 0.19, "emergency", 0.99)
+    detector.process([low])
+    assert low.get("intent")["name"] != "emergency" and not kind_of(low)
 
 
 def test_a_low_probability_demotes_an_ngram_emergency(detector):
-    m = semantic("everything feels pointless and I have made my decision", 0.05, "emergency", 0.7, [
+    m = semantic(NO_RULE, 0.05, "emergency", 0.7, [
         {"name": "emergency", "confidence": 0.7}, {"name": "faq", "confidence": 0.2},
         {"name": "greet", "confidence": 0.1}])
     detector.process([m])
@@ -172,7 +319,7 @@ def test_a_low_probability_demotes_an_ngram_emergency(detector):
 
 
 def test_a_low_probability_demotes_an_ngram_emergency_with_nothing_after_it(detector):
-    m = semantic("everything feels pointless and I have made my decision", 0.01, "emergency", 0.99)
+    m = semantic(NO_RULE, 0.01, "emergency", 0.99)
     detector.process([m])
     assert m.get("intent") == {"name": "out_of_scope", "confidence": 0.0}
     assert m.get("intent_ranking") == [] and not kind_of(m)
@@ -187,41 +334,215 @@ def test_a_low_probability_removes_an_emergency_over_the_threshold_below_the_top
 
 
 def test_without_a_probability_the_ngram_classifier_decides_alone(detector):
-    m = semantic("everything feels pointless and I have made my decision", None, "emergency", 0.7, [
+    m = semantic(NO_RULE, None, "emergency", 0.7, [
         {"name": "emergency", "confidence": 0.7}, {"name": "faq", "confidence": 0.2},
         {"name": "greet", "confidence": 0.1}])
     detector.process([m])
     assert m.get("intent")["name"] == "emergency"
     assert kind_of(m) == ["general"] and processors_of(m) == [["classifier"]]
+    # the same message with a low probability is demoted
+    low = semantic(NO_RULE, 0.05, "emergency", 0.7, [
+        {"name": "emergency", "confidence": 0.7}, {"name": "faq", "confidence": 0.2}])
+    detector.process([low])
+    assert low.get("intent") == {"name": "faq", "confidence": 0.2}
 
 
-def test_a_confirming_probability_keeps_the_ngram_emergency(detector):
-    m = semantic("everything feels pointless and I have made my decision", 0.1, "emergency", 0.7)
+def test_a_rule_stands_from_rule_veto(detector):
+    at, above = semantic(RULE, 0.005), semantic(RULE, 0.02)
+    detector.process([at, above])
+    for m in (at, above):
+        assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
+        assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
+
+
+def test_a_rule_stands_below_every_other_threshold(detector):
+    """A rule does not need semantic_threshold, the hint or benign_threshold: only rule_veto."""
+    m = semantic(RULE, 0.01, "faq", 0.99)
     detector.process([m])
-    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["classifier"]]
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["rule:took_everything"]]
 
 
-def test_a_rule_escalates_whatever_the_probability(detector):
-    m = semantic("my husband took too much", 0.0, "faq", 0.9,
-                 [{"name": "faq", "confidence": 0.9}, {"name": "emergency", "confidence": 0.1}])
+def test_a_probability_below_rule_veto_vetoes_the_rule(detector):
+    ranking = [{"name": "faq", "confidence": 0.9}, {"name": "emergency", "confidence": 0.1}]
+    for p in (0.0, 0.0049):
+        m = semantic(EIGHT, p, "faq", 0.9, [dict(r) for r in ranking])
+        detector.process([m])
+        assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
+        # the n-gram emergency was under classifier_threshold: the ranking is left as it was
+        assert m.get("intent_ranking") == ranking
+
+
+def test_rule_veto_is_configurable(matcher):
+    m, off = semantic(EIGHT, 0.05), semantic(EIGHT, 0.0)
+    CrisisDetector({"rule_veto": 0.1}, matcher=matcher).process([m])
+    CrisisDetector({"rule_veto": 0.0}, matcher=matcher).process([off])
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
+    assert off.get("intent")["name"] == "emergency" and kind_of(off) == ["overdose"]
+
+
+def test_a_vetoed_rule_demotes_an_ngram_emergency(detector):
+    text = "a forum post said it made them want to die"
+    m = semantic(text, 0.001, "emergency", 0.6, [
+        {"name": "emergency", "confidence": 0.6}, {"name": "out_of_scope", "confidence": 0.3},
+        {"name": "faq", "confidence": 0.1}])
     detector.process([m])
-    assert m.get("intent")["name"] == "emergency"
-    assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
+    assert m.get("intent") == {"name": "out_of_scope", "confidence": 0.3} and not kind_of(m)
+    assert [r["name"] for r in m.get("intent_ranking")] == ["out_of_scope", "faq"]
 
 
-def test_semantic_does_not_escalate_what_the_matcher_finds_benign(detector, matcher):
-    text = "I overdosed back in 2015, I'm fine now, how does your program work?"
-    assessment = matcher.assess(text)
-    assert assessment.detection is None and assessment.benign
-    m = semantic(text, 0.95)
+def test_without_a_probability_a_rule_is_never_vetoed(detector):
+    m = semantic("a forum post said it made them want to die", None, "out_of_scope", 0.9)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["rule:want_to_die"]]
+
+
+# The veto's guards: a message of veto_min_words words, and every clause where the rule fires below clause_veto.
+
+
+def test_the_clause_probabilities_key_is_the_one_the_tests_set():
+    assert CLAUSE_PROBABILITIES == "clause_danger_probabilities"
+
+
+def test_a_rule_in_a_message_shorter_than_veto_min_words_is_never_vetoed(detector):
+    """7 words: a probability of 0 does not veto; 8 words (veto_min_words is inclusive): it does."""
+    seven, eight = semantic(SEVEN, 0.0), semantic(EIGHT, 0.0)
+    short = semantic(RULE, 0.0, "emergency", 0.9, [{"name": "emergency", "confidence": 0.9},
+                                                  {"name": "faq", "confidence": 0.1}])
+    detector.process([seven, eight, short])
+    for m in (seven, short):
+        assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
+        assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
+    assert eight.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(eight)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("anything", "rule"),
+    ("one two three four five six seven", "rule"),
+    ("one two three four five six seven eight", None),
+    ("one  two\tthree\nfour five six seven ", "rule"),  # words are counted between whitespace, whatever it is
+    ("one two three four five six seven eight nine ten", None),
+])
+def test_classifier_flags_counts_the_words_of_the_message(detector, text, expected):
+    m = semantic(text, 0.0)
+    assert detector._classifier_flags(m, True, False) == expected
+
+
+def test_veto_min_words_is_configurable(matcher):
+    lenient, strict = semantic(RULE, 0.0), semantic(EIGHT, 0.0)
+    CrisisDetector({"veto_min_words": 5}, matcher=matcher).process([lenient])
+    CrisisDetector({"veto_min_words": 9}, matcher=matcher).process([strict])
+    assert lenient.get("intent")["name"] == "faq" and not kind_of(lenient)
+    assert strict.get("intent")["name"] == "emergency" and processors_of(strict) == [["rule:took_everything"]]
+
+
+@pytest.mark.parametrize("parts", [None, []])
+def test_a_long_message_without_clause_probabilities_is_vetoed_on_its_probability(detector, parts):
+    m = semantic(TURN, 0.0049, parts=parts)
+    assert detector._vetoed(m, 0.0049)
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
 
 
-def test_a_benign_message_loses_an_ngram_emergency_even_when_semantic_agrees(detector):
-    text = "I overdosed back in 2015, I'm fine now, how does your program work?"
-    m = semantic(text, 0.95, "emergency", 0.8,
+@pytest.mark.parametrize("text, p, parts, vetoed", [
+    # the clause where the rule fires keeps it from clause_veto (inclusive), whatever the whole message's probability
+    (TURN, 0.0, [(TURN_QUESTION, 0.001), (TURN_DANGER, 0.02)], False),
+    (TURN, 0.0, [(TURN_QUESTION, 0.001), (TURN_DANGER, 0.9)], False),
+    (TURN, 0.0, [(TURN_QUESTION, 0.001), (TURN_DANGER, 0.0199)], True),
+    # a clause without the rule does not keep it, however high its probability
+    (TURN, 0.0, [(TURN_QUESTION, 0.99), (TURN_DANGER, 0.0199)], True),
+    (TURN, 0.0, [(TURN_QUESTION, 0.99), (TURN_DANGER, 0.0)], True),
+    # the rule fires in each clause: any one of them at clause_veto keeps it
+    (TWICE, 0.001, [(TWICE_FIRST, 0.01), (TWICE_SECOND, 0.02)], False),
+    (TWICE, 0.001, [(TWICE_FIRST, 0.3), (TWICE_SECOND, 0.0)], False),
+    (TWICE, 0.001, [(TWICE_FIRST, 0.0199), (TWICE_SECOND, 0.01)], True),
+    # no clause fires the rule on its own: every clause counts
+    (ACROSS, 0.0, [(c, 0.01) for c in ACROSS_CLAUSES], True),
+    (ACROSS, 0.0, [(c, 0.0199) for c in ACROSS_CLAUSES], True),
+    (ACROSS, 0.0, [(ACROSS_CLAUSES[0], 0.01), (ACROSS_CLAUSES[1], 0.01), (ACROSS_CLAUSES[2], 0.02)], False),
+    (ACROSS, 0.0, [(ACROSS_CLAUSES[0], 0.6), (ACROSS_CLAUSES[1], 0.0), (ACROSS_CLAUSES[2], 0.0)], False),
+    # clauses never veto on their own: the whole message must be below rule_veto first
+    (TURN, 0.005, [(TURN_QUESTION, 0.0), (TURN_DANGER, 0.0)], False),
+    (ACROSS, 0.005, [(c, 0.0) for c in ACROSS_CLAUSES], False),
+])
+def test_vetoed_reads_the_clauses_where_the_rule_fires(detector, text, p, parts, vetoed):
+    assert detector._vetoed(semantic(text, p, parts=parts), p) is vetoed
+
+
+def test_a_danger_told_in_one_clause_keeps_its_rule_against_a_whole_message_of_zero(detector):
+    kept = semantic(TURN, 0.0, "faq", 0.95, parts=[(TURN_QUESTION, 0.0), (TURN_DANGER, 0.02)])
+    vetoed = semantic(TURN, 0.0, "faq", 0.95, parts=[(TURN_QUESTION, 0.0), (TURN_DANGER, 0.0199)])
+    detector.process([kept, vetoed])
+    assert kept.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert kind_of(kept) == ["overdose"] and processors_of(kept) == [["rule:took_everything"]]
+    assert vetoed.get("intent") == {"name": "faq", "confidence": 0.95} and not kind_of(vetoed)
+
+
+def test_a_high_clause_without_the_rule_does_not_keep_it(detector):
+    m = semantic(TURN, 0.001, "emergency", 0.6, [{"name": "emergency", "confidence": 0.6},
+                                                  {"name": "faq", "confidence": 0.4}],
+                 parts=[(TURN_QUESTION, 0.95), (TURN_DANGER, 0.01)])
+    detector.process([m])
+    # vetoed: the n-gram emergency is demoted as well
+    assert m.get("intent") == {"name": "faq", "confidence": 0.4} and not kind_of(m)
+    assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
+
+
+def test_without_a_clause_that_fires_alone_any_clause_keeps_the_rule(detector):
+    kept = semantic(ACROSS, 0.0, parts=[(ACROSS_CLAUSES[0], 0.0), (ACROSS_CLAUSES[1], 0.2), (ACROSS_CLAUSES[2], 0.0)])
+    vetoed = semantic(ACROSS, 0.0, parts=[(c, 0.015) for c in ACROSS_CLAUSES])
+    detector.process([kept, vetoed])
+    assert kept.get("intent")["name"] == "emergency" and processors_of(kept) == [["rule:took_and_sedated"]]
+    assert vetoed.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(vetoed)
+
+
+def test_clause_veto_is_configurable(matcher):
+    parts = [(TURN_QUESTION, 0.0), (TURN_DANGER, 0.2)]
+    strict, default = semantic(TURN, 0.0, parts=parts), semantic(TURN, 0.0, parts=parts)
+    CrisisDetector({"clause_veto": 0.3}, matcher=matcher).process([strict])
+    CrisisDetector({}, matcher=matcher).process([default])
+    assert strict.get("intent")["name"] == "faq" and not kind_of(strict)
+    assert default.get("intent")["name"] == "emergency" and processors_of(default) == [["rule:took_everything"]]
+
+
+def test_the_clauses_do_not_change_a_message_without_a_rule(detector):
+    """The clause probabilities guard a rule's veto; they never escalate a message on their own."""
+    m = semantic(NO_RULE, 0.05, parts=[("everything feels pointless", 0.99), ("and I have made my decision", 0.99)])
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
+
+
+def test_a_benign_message_escalates_from_benign_threshold(detector):
+    at = semantic(BENIGN, 0.5)
+    detector.process([at])
+    assert at.get("intent")["name"] == "emergency"
+    assert kind_of(at) == ["overdose"] and processors_of(at) == [["semantic"]]
+    figure = semantic(FIGURATIVE, 0.5, "out_of_scope", 0.8)
+    detector.process([figure])
+    assert figure.get("intent")["name"] == "emergency" and kind_of(figure) == ["general"]
+
+
+def test_a_benign_message_below_benign_threshold_does_not_escalate(detector):
+    """0.45 would escalate a message that is not benign (semantic_threshold 0.4), even with a hint."""
+    plain, benign = semantic(NO_RULE, 0.45), hinted(BENIGN, 0.45, 0.05)
+    figure = semantic(FIGURATIVE, 0.499, "out_of_scope", 0.8)
+    detector.process([plain, benign, figure])
+    assert plain.get("intent")["name"] == "emergency"
+    assert benign.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(benign)
+    assert figure.get("intent") == {"name": "out_of_scope", "confidence": 0.8} and not kind_of(figure)
+
+
+def test_a_benign_message_loses_an_ngram_emergency_below_benign_threshold(detector):
+    m = semantic(BENIGN, 0.45, "emergency", 0.8,
                  [{"name": "emergency", "confidence": 0.8}, {"name": "faq", "confidence": 0.2}])
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.2} and not kind_of(m)
     assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
+
+
+def test_benign_threshold_adds_to_the_others(matcher):
+    """A low benign_threshold does not let a benign message past semantic_threshold or the hint."""
+    lenient = CrisisDetector({"benign_threshold": 0.2}, matcher=matcher)
+    alone, with_hint = semantic(BENIGN, 0.3), hinted(BENIGN, 0.3, 0.05)
+    lenient.process([alone, with_hint])
+    assert alone.get("intent")["name"] == "faq" and not kind_of(alone)
+    assert with_hint.get("intent")["name"] == "emergency" and kind_of(with_hint) == ["overdose"]

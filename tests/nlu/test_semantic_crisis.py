@@ -1,6 +1,13 @@
-"""The semantic crisis classifier: a danger probability from the sentence embedding, trained and persisted."""
+"""The semantic crisis classifier: a danger probability from word and character n-grams and the sentence vector.
+
+Trained on NLU examples and labelled crisis messages, persisted as plain arrays (weights, IDF) and JSON
+(vocabularies, bias) without pickle, and reloaded to the same probabilities. A message of several clauses
+also gets each clause's probability, as if the clause had been sent alone.
+"""
 from __future__ import annotations
 
+import json
+import pickle
 from pathlib import Path
 from typing import List
 
@@ -10,13 +17,21 @@ import yaml
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
+from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.names import DANGER_PROBABILITY
-from bot.nlu.semantic_crisis import ARRAYS_FILE, META_FILE, SemanticCrisisClassifier, labelled_examples
-from bot.nlu.sentence_embedder import SentenceEmbeddingFeaturizer
+from bot.names import CLAUSE_PROBABILITIES, DANGER_PROBABILITY
+from bot.nlu.semantic_crisis import (
+    ARRAYS_FILE,
+    META_FILE,
+    VIEWS,
+    SemanticCrisisClassifier,
+    clauses,
+    labelled_examples,
+)
+from bot.nlu.sentence_embedder import ORIGIN, SentenceEmbeddingFeaturizer, embedding_of
 from bot.settings import ROOT
 
 EMERGENCIES = [
@@ -93,6 +108,11 @@ def probability_of(clf, featurizer, text: str) -> float:
     return message.get(DANGER_PROBABILITY)
 
 
+def ngram_size(clf) -> int:
+    """How many weights the n-gram views take (before the 384 of the sentence vector)."""
+    return sum(len(v.vocabulary_) for v in clf.vectorizers.values())
+
+
 def test_a_new_danger_scores_higher_than_a_new_question(trained, featurizer):
     danger = probability_of(trained, featurizer, "my girlfriend took all her sleeping pills and I can't wake her")
     question = probability_of(trained, featurizer, "do you accept Medicaid?")
@@ -120,18 +140,228 @@ def test_a_vector_of_another_size_gets_no_probability(storage, featurizer):
     assert message.get(DANGER_PROBABILITY) is None
 
 
-def test_persists_and_loads_the_same_model(trained, featurizer, storage):
+def test_a_message_vector_of_another_size_gets_no_probability_from_a_trained_model(trained):
+    message = Message(data={TEXT: "I just swallowed all my pills"})
+    message.add_features(Features(np.ones((1, 100)), FEATURE_TYPE_SENTENCE, TEXT, ORIGIN))
+    trained.process([message])
+    assert trained.probability(message) is None and message.get(DANGER_PROBABILITY) is None
+
+
+def test_weights_that_do_not_match_the_vocabularies_give_no_probability(trained, featurizer, storage):
+    # the vector's weights alone, beside the trained views: the sizes no longer add up
+    clf = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=trained.weights[-384:],
+                                   bias=trained.bias, vectorizers=trained.vectorizers)
+    message = featurized(featurizer, "I just swallowed all my pills")
+    clf.process([message])
+    assert message.get(DANGER_PROBABILITY) is None
+    # ... while the vector-only model (no views) reads the same 384 weights
+    alone = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=trained.weights[-384:],
+                                     bias=trained.bias)
+    assert isinstance(alone.probability(message), float)
+
+
+# Clauses: a danger told in one clause of a longer message gets its own probability.
+
+TWO_CLAUSES = "do you take insurance? but I just swallowed all my pills"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("how long is the program? I just swallowed all my pills",
+     ["how long is the program?", "I just swallowed all my pills"]),
+    ("he is not breathing. call someone now! what do I do? is this an overdose; please answer me",
+     ["he is not breathing.", "call someone now!", "what do I do?", "is this an overdose;", "please answer me"]),
+    ("do you take insurance\nmy dad is having a seizure\n\n  and he will not stop",
+     ["do you take insurance", "my dad is having a seizure", "and he will not stop"]),
+    # no space after the full stop: one sentence as far as the split goes
+    ("it was fine.now he is shaking badly", []),
+])
+def test_clauses_split_after_a_sentence_ends_and_at_newlines(text, expected):
+    assert clauses(text) == expected
+
+
+@pytest.mark.parametrize("word", ["but", "also", "anyway", "btw", "But", "ANYWAY", "Btw"])
+def test_clauses_split_before_a_turn(word):
+    assert clauses(f"what are your hours {word} my friend took too much") == [
+        "what are your hours", f"{word} my friend took too much"]
+
+
+def test_clauses_split_before_and_also():
+    assert clauses("what are your visiting hours and also my friend took too much") == [
+        "what are your visiting hours", "and also my friend took too much"]
+
+
+@pytest.mark.parametrize("text", [
+    "I put butter on my toast this morning",  # a turn inside a word
+    "but I really do not know what to do",  # a turn that opens the message
+    "we are also worried about the cost of it",  # ... after a part too short to be a clause
+    "what are your hours but",  # a turn with nothing after it
+])
+def test_clauses_do_not_split_on_a_turn_that_is_not_one(text):
+    assert clauses(text) == []
+
+
+def test_clauses_need_min_words_each():
+    text = "help! my brother is not breathing. please. what do I do?"
+    assert clauses(text) == ["my brother is not breathing.", "what do I do?"]
+    assert clauses(text, min_words=1) == ["help!", "my brother is not breathing.", "please.", "what do I do?"]
+    assert clauses(text, min_words=4) == ["my brother is not breathing.", "what do I do?"]  # 4 words is enough
+    assert clauses(text, min_words=5) == []  # one clause of five words left: a message of one clause
+    assert clauses("he is seizing. help now", min_words=2) == ["he is seizing.", "help now"]
+    assert clauses("he is seizing. help now") == []
+
+
+def test_clauses_keep_the_first_most():
+    text = " ".join(f"this is sentence number {i}." for i in range(20))
+    assert clauses(text) == [f"this is sentence number {i}." for i in range(16)]
+    assert clauses(text, most=3) == [f"this is sentence number {i}." for i in range(3)]
+    assert len(clauses(text, most=100)) == 20
+
+
+@pytest.mark.parametrize("text", ["", "   ", "I just swallowed all my pills", "how long is the program?",
+                                  "my dad is having a seizure and won't stop shaking", "ok. thanks"])
+def test_a_message_of_one_clause_has_no_clauses(text):
+    assert clauses(text) == []
+
+
+def test_each_clause_scores_as_if_it_were_sent_alone(trained, featurizer):
+    parts = trained.clause_probabilities(TWO_CLAUSES)
+    assert [clause for clause, _ in parts] == clauses(TWO_CLAUSES) == [
+        "do you take insurance?", "but I just swallowed all my pills"]
+    for clause, q in parts:
+        assert isinstance(q, float) and 0.0 < q < 1.0
+        assert q == pytest.approx(probability_of(trained, featurizer, clause), abs=1e-4)
+    (_, question), (_, danger) = parts
+    assert question < 0.5 < danger
+    # neither is the whole message's probability
+    whole = probability_of(trained, featurizer, TWO_CLAUSES)
+    assert whole != pytest.approx(question, abs=1e-3) and whole != pytest.approx(danger, abs=1e-3)
+
+
+def test_the_clauses_of_a_vector_only_model_score_as_sent_alone(trained, featurizer, storage):
+    alone = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=trained.weights[-384:],
+                                     bias=trained.bias)
+    parts = alone.clause_probabilities(TWO_CLAUSES)
+    assert [clause for clause, _ in parts] == clauses(TWO_CLAUSES)
+    for clause, q in parts:
+        assert 0.0 < q < 1.0 and q == pytest.approx(alone.probability(featurized(featurizer, clause)), abs=1e-4)
+
+
+def test_no_clause_probabilities_for_one_clause_or_without_a_model(trained, storage):
+    assert trained.clause_probabilities("I just swallowed all my pills") == []
+    assert trained.clause_probabilities("") == []
+    untrained = SemanticCrisisClassifier({}, storage, Resource("semantic"))
+    assert untrained.clause_probabilities(TWO_CLAUSES) == []
+    # weights that do not fit the views and the sentence vector
+    mismatched = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=trained.weights[-384:],
+                                          bias=trained.bias, vectorizers=trained.vectorizers)
+    assert mismatched.clause_probabilities(TWO_CLAUSES) == []
+    assert SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=np.ones(10),
+                                    bias=0.0).clause_probabilities(TWO_CLAUSES) == []
+
+
+def test_process_sets_the_clauses_only_on_a_message_of_several(trained, featurizer):
+    several, one = featurized(featurizer, TWO_CLAUSES), featurized(featurizer, "I just swallowed all my pills")
+    trained.process([several, one])
+    expected = [[clause, q] for clause, q in trained.clause_probabilities(TWO_CLAUSES)]
+    assert several.get(CLAUSE_PROBABILITIES) == expected and len(expected) == 2
+    assert all(isinstance(pair, list) for pair in several.get(CLAUSE_PROBABILITIES))
+    assert isinstance(several.get(DANGER_PROBABILITY), float)
+    assert isinstance(one.get(DANGER_PROBABILITY), float) and one.get(CLAUSE_PROBABILITIES) is None
+
+
+def test_process_sets_no_clauses_without_a_probability(trained, featurizer, storage):
+    # no vector: no probability, and no clauses either
+    raw = Message(data={TEXT: TWO_CLAUSES})
+    trained.process([raw])
+    assert raw.get(DANGER_PROBABILITY) is None and raw.get(CLAUSE_PROBABILITIES) is None
+    # an untrained model
+    message = featurized(featurizer, TWO_CLAUSES)
+    SemanticCrisisClassifier({}, storage, Resource("semantic")).process([message])
+    assert message.get(DANGER_PROBABILITY) is None and message.get(CLAUSE_PROBABILITIES) is None
+
+
+def test_the_clauses_are_not_in_the_parse_output(trained, featurizer):
+    message = featurized(featurizer, TWO_CLAUSES)
+    trained.process([message])
+    assert message.get(CLAUSE_PROBABILITIES) and message.get(DANGER_PROBABILITY) is not None
+    output = message.as_dict(only_output_properties=True)
+    assert CLAUSE_PROBABILITIES not in output and DANGER_PROBABILITY not in output
+
+
+def test_trains_the_word_and_character_views(trained):
+    assert set(trained.vectorizers) == set(VIEWS) == {"words", "chars"}
+    words, chars = trained.vectorizers["words"].vocabulary_, trained.vectorizers["chars"].vocabulary_
+    # words and word pairs seen in at least two examples (words_min_df 2), none seen once
+    assert {"my", "do you", "going to"} <= set(words) and "swallowed" not in words
+    assert all(3 <= len(term) <= 5 for term in chars) and " my " in chars
+    assert trained.weights.shape == (len(words) + len(chars) + 384,)
+    assert np.any(trained.weights[:ngram_size(trained)] != 0) and np.any(trained.weights[-384:] != 0)
+
+
+def test_the_sentence_vector_comes_last_scaled_by_vector_weight(trained, featurizer):
+    message = featurized(featurizer, "my dad is having a seizure")
+    vector = embedding_of(message)
+    row = trained._features([message.get(TEXT)], vector.reshape(1, -1)).toarray().ravel()
+    assert row.shape == trained.weights.shape
+    assert np.allclose(row[-384:], 2.0 * vector)
+    # each n-gram view is a unit-length TF-IDF row
+    words = len(trained.vectorizers["words"].vocabulary_)
+    assert np.isclose(np.linalg.norm(row[:words]), 1.0)
+    assert np.isclose(np.linalg.norm(row[words:ngram_size(trained)]), 1.0)
+
+
+def probabilities_by(featurizer, tmp_path, key: str, values, text: str) -> List[float]:
+    """``text``'s probability from a classifier trained on the NLU data with each value of ``key``."""
+    out = []
+    for value in values:
+        (tmp_path / f"{key}{value}").mkdir()
+        clf = classifier(LocalModelStorage(tmp_path / f"{key}{value}"), **{key: value})
+        clf.train(nlu_data(featurizer))
+        out.append(probability_of(clf, featurizer, text))
+    return out
+
+
+def test_vector_weight_changes_the_model(featurizer, tmp_path):
+    low, high = probabilities_by(featurizer, tmp_path, "vector_weight", (0.5, 4.0),
+                                 "my girlfriend took all her sleeping pills")
+    assert low != pytest.approx(high, abs=1e-3)
+
+
+def test_persists_and_loads_the_same_model(trained, featurizer, storage, monkeypatch):
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("the model was unpickled")
+
+    monkeypatch.setattr(pickle, "load", no_pickle)
+    monkeypatch.setattr(pickle, "loads", no_pickle)
     loaded = SemanticCrisisClassifier.load({}, storage, Resource("semantic"), context())
     assert np.array_equal(loaded.weights, trained.weights) and loaded.bias == trained.bias
-    for text in ("I took too many pills", "how long is the program?"):
-        assert probability_of(loaded, featurizer, text) == probability_of(trained, featurizer, text)
+    assert set(loaded.vectorizers) == set(trained.vectorizers)
+    for view, vectorizer in trained.vectorizers.items():
+        assert loaded.vectorizers[view].vocabulary_ == vectorizer.vocabulary_
+        assert np.array_equal(loaded.vectorizers[view].idf_, vectorizer.idf_)
+    # known n-grams, unknown ones, and a text with none of the words at all
+    for text in ("I took too many pills", "how long is the program?", "my dad is going to hurt himself", "xyzzy qwv"):
+        assert probability_of(loaded, featurizer, text) == pytest.approx(probability_of(trained, featurizer, text),
+                                                                         abs=1e-12)
 
 
-def test_persists_plain_arrays_not_pickles(trained, storage):
+def test_persists_plain_arrays_and_json_not_pickles(trained, storage):
     with storage.read_from(Resource("semantic")) as model_dir:
         assert sorted(p.name for p in model_dir.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
         with np.load(model_dir / ARRAYS_FILE, allow_pickle=False) as arrays:
-            assert arrays["weights"].shape == (384,)
+            assert set(arrays.files) == {"weights", "idf_words", "idf_chars"}
+            assert all(arrays[name].dtype == np.float64 for name in arrays.files)
+            assert np.array_equal(arrays["weights"], trained.weights)
+            for view in VIEWS:
+                assert np.array_equal(arrays[f"idf_{view}"], trained.vectorizers[view].idf_)
+                assert arrays[f"idf_{view}"].shape == (len(meta["vocabularies"][view]),)
+    assert meta["bias"] == trained.bias
+    for view in VIEWS:
+        vocabulary = meta["vocabularies"][view]
+        assert vocabulary == trained.vectorizers[view].vocabulary_
+        assert sorted(vocabulary.values()) == list(range(len(vocabulary)))
+    assert trained.weights.shape == (sum(len(v) for v in meta["vocabularies"].values()) + 384,)
 
 
 def test_loading_nothing_gives_an_untrained_component(featurizer, storage):
@@ -155,12 +385,45 @@ def test_one_class_only_is_not_trained(featurizer, storage):
 
 def test_examples_without_an_intent_or_a_vector_are_left_out(featurizer, storage):
     data = nlu_data(featurizer)
-    unlabelled = featurized(featurizer, "I am fine")  # featurized, no intent
-    raw = Message(data={TEXT: "no vector", "intent": "emergency"})  # intent, no vector
+    unlabelled = featurized(featurizer, "zebra I am fine")  # featurized, no intent
+    raw = Message(data={TEXT: "zebra no vector", "intent": "emergency"})  # intent, no vector
     data = TrainingData(training_examples=data.training_examples + [unlabelled, raw])
     clf = classifier(storage)
     clf.train(data)
-    assert clf.weights is not None and clf.weights.shape == (384,)
+    assert clf.weights is not None and clf.weights.shape == (ngram_size(clf) + 384,)
+    # "zebra" would be in two texts (words_min_df 2) had either been read
+    assert "zebra" not in clf.vectorizers["words"].vocabulary_
+    assert "zebra" in clf.vectorizers["words"].build_analyzer()("zebra zebra")
+
+
+def test_a_training_set_too_small_for_min_df_trains_on_the_vector(featurizer, storage):
+    # two texts without a common word: no word or character n-gram reaches min_df
+    clf = classifier(storage)
+    clf.train(nlu_data(featurizer, emergencies=["help seizing"], questions=["insurance accepted?"]))
+    assert clf.vectorizers == {} and clf.weights.shape == (384,)
+    assert 0.0 < probability_of(clf, featurizer, "help he is seizing") < 1.0
+    loaded = SemanticCrisisClassifier.load({}, storage, Resource("semantic"), context())
+    assert loaded.vectorizers == {} and np.array_equal(loaded.weights, clf.weights)
+    text = "help he is seizing"
+    assert probability_of(loaded, featurizer, text) == probability_of(clf, featurizer, text)
+
+
+def test_a_view_whose_min_df_leaves_no_terms_is_skipped(featurizer, storage, tmp_path):
+    # two texts share words but no character n-gram is in three of them: the word view alone
+    clf = classifier(storage)
+    clf.train(nlu_data(featurizer, emergencies=["my dad is seizing"], questions=["my dad is asking"]))
+    assert set(clf.vectorizers) == {"words"}
+    assert {"my", "dad", "is", "my dad"} <= set(clf.vectorizers["words"].vocabulary_)
+    assert clf.weights.shape == (len(clf.vectorizers["words"].vocabulary_) + 384,)
+    loaded = SemanticCrisisClassifier.load({}, storage, Resource("semantic"), context())
+    assert set(loaded.vectorizers) == {"words"}
+    text = "my dad is seizing"
+    assert probability_of(loaded, featurizer, text) == probability_of(clf, featurizer, text)
+    # on the full data a min_df above every count drops the word view only
+    (tmp_path / "strict").mkdir()
+    strict = classifier(LocalModelStorage(tmp_path / "strict"), words_min_df=1000)
+    strict.train(nlu_data(featurizer))
+    assert set(strict.vectorizers) == {"chars"} and strict.weights.shape == (ngram_size(strict) + 384,)
 
 
 def test_labelled_crisis_files_are_trained_on(featurizer, storage, tmp_path):
@@ -186,6 +449,52 @@ def test_labelled_examples_weigh_by_examples_weight(featurizer, tmp_path):
         clf.train(nlu_data(featurizer))
         probabilities.append(probability_of(clf, featurizer, text))
     assert probabilities[1] < probabilities[0]
+
+
+FORUM_POSTS = [
+    "a forum post said he wanted to kill himself", "a forum post said she took all her pills",
+    "a forum post said his dad was having a seizure", "a forum post said my age group overdoses the most",
+    "a forum post said people turn blue when they overdose", "a forum post said she had a knife and wanted to cut",
+]
+
+
+def test_a_word_cue_look_alike_is_learned_from_labelled_examples(featurizer, tmp_path):
+    """"a forum post said": the n-grams learn the cue that the vector alone reads less well."""
+    cases = write_cases(tmp_path / "cases.yml", [{"text": t, "label": "lookalike", "style": "reported"}
+                                                 for t in FORUM_POSTS])
+    models = {}
+    for name, config in {"untaught": {}, "taught": {"examples": [str(cases)]},
+                         "vector only": {"examples": [str(cases)], "words_min_df": 1000, "chars_min_df": 1000}}.items():
+        (tmp_path / name).mkdir()
+        models[name] = classifier(LocalModelStorage(tmp_path / name), **config)
+        models[name].train(nlu_data(featurizer))
+    assert models["vector only"].vectorizers == {}
+    reported = "a forum post said her brother stopped breathing after taking pills"
+    p = {name: probability_of(clf, featurizer, reported) for name, clf in models.items()}
+    assert p["untaught"] > 0.5 > 0.1 > p["taught"]
+    assert p["taught"] < p["vector only"]
+    # the danger itself, told first-hand, still scores high
+    assert probability_of(models["taught"], featurizer, "my brother stopped breathing after taking pills") > 0.5
+
+
+def test_misspellings_are_learned_from_labelled_examples(featurizer, tmp_path):
+    emergencies = ["hes siezing rn", "my mom is siezing rn plz", "she od'd rn not waking", "he od'd on fent rn",
+                   "bf siezing on the flor rn", "i od'd rn cant feel my legs"]
+    lookalikes = ["wat r ur hours", "do u take insurence", "how much is detox lol", "is ur chat privat",
+                  "wat meds do u use", "where r u located"]
+    cases = write_cases(tmp_path / "cases.yml", [
+        {"text": t, "label": "emergency", "kind": "general", "style": "typo"} for t in emergencies
+    ] + [{"text": t, "label": "lookalike", "style": "typo"} for t in lookalikes])
+    probabilities = []
+    for examples in ([], [str(cases)]):
+        (tmp_path / str(len(examples))).mkdir()
+        clf = classifier(LocalModelStorage(tmp_path / str(len(examples))), examples=examples)
+        clf.train(nlu_data(featurizer))
+        probabilities.append((probability_of(clf, featurizer, "ma od'd rn"),
+                              probability_of(clf, featurizer, "wat r ur prices")))
+    (untaught_danger, untaught_question), (taught_danger, taught_question) = probabilities
+    assert untaught_danger < 0.5 < 0.9 < taught_danger
+    assert taught_question < untaught_question and taught_question < 0.1
 
 
 def test_relative_example_paths_are_read_from_the_project(storage, tmp_path):
@@ -232,3 +541,11 @@ def test_the_fingerprint_follows_the_labelled_files(tmp_path):
     assert SemanticCrisisClassifier.fingerprint_addon(config) not in (before, changed)
     # the default config fingerprints the project's file
     assert SemanticCrisisClassifier.fingerprint_addon({}) != SemanticCrisisClassifier.fingerprint_addon(config)
+
+
+def test_other_intents_weight_pulls_the_questions_down(featurizer, tmp_path):
+    # the NLU questions weigh other_intents_weight: the heavier, the lower a question's probability
+    light, heavy = probabilities_by(featurizer, tmp_path, "other_intents_weight", (0.2, 8.0),
+                                    "how long is the detox program?")
+    assert heavy < light
+    assert SemanticCrisisClassifier.get_default_config()["other_intents_weight"] == 1.0

@@ -1,0 +1,77 @@
+"""What the NLU pipeline costs per message, in process: load time, memory and parse latency.
+
+    python -m bench.parse [--model models/current.tar.gz] [--rounds 3]
+
+Loads the model with Rasa's ``Agent`` (the process's memory before and after), parses the
+development cases' messages ``rounds`` times (``processor.parse_message``, one at a time, the
+same calls the server makes for each turn) and prints the load time with the first parse, the
+memory the model added and the parse latency's p50 and p95. Nothing else should run meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import yaml
+
+from bench.settings import DEV_CASES, ROOT
+
+
+def rss_mb() -> float:
+    """The process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: List[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+async def measure(model: Path, texts: List[str], rounds: int) -> Dict[str, float]:
+    """Load time with the first parse (s), memory added (MiB), parse p50/p95/mean (ms)."""
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+
+    before = rss_mb()
+    start = time.perf_counter()
+    agent = Agent.load(str(model))
+    await agent.processor.parse_message(UserMessage(texts[0]))
+    loaded = time.perf_counter() - start
+    added = rss_mb() - before
+    latencies = []
+    for _ in range(rounds):
+        for text in texts:
+            t0 = time.perf_counter()
+            await agent.processor.parse_message(UserMessage(text))
+            latencies.append((time.perf_counter() - t0) * 1000)
+    return {"load_and_first_parse_s": round(loaded, 2), "rss_added_mb": round(added),
+            "parse_p50_ms": round(percentile(latencies, 50), 2), "parse_p95_ms": round(percentile(latencies, 95), 2),
+            "parse_mean_ms": round(statistics.fmean(latencies), 2), "parses": len(latencies)}
+
+
+def main(argv: List[str] | None = None) -> None:
+    """Prints the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "current.tar.gz")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+    texts = [case["text"] for case in yaml.safe_load(DEV_CASES.read_text(encoding="utf-8"))]
+    for key, value in asyncio.run(measure(args.model, texts, args.rounds)).items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
