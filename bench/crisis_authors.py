@@ -150,10 +150,13 @@ def summary(scores: Dict[str, AuthorScore]) -> Dict[str, Dict[str, Any]]:
 
 def table(rows: Dict[str, Dict[str, Any]]) -> str:
     """A Markdown table of the summary."""
+    def rate(value: float | None, n: int) -> str:
+        return "-" if value is None else f"{value:.3f} of {n}"
+
     lines = ["| author | emergency recall | look-alikes escalated |", "|---|---|---|"]
     for author, r in rows.items():
-        lines.append(f"| {author} | {r['recall']:.3f} of {r['emergencies']} | "
-                     f"{r['over_escalation']:.3f} of {r['look_alikes']} |")
+        lines.append(f"| {author} | {rate(r['recall'], r['emergencies'])} | "
+                     f"{rate(r['over_escalation'], r['look_alikes'])} |")
     return "\n".join(lines)
 
 
@@ -163,11 +166,14 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current.tar.gz")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    from rasa.utils.log_utils import configure_structlog
+
     logging.disable(logging.WARNING)
+    configure_structlog(logging.WARNING)  # Rasa's structured debug lines (every parse) go to stdout otherwise
     rows = summary(asyncio.run(evaluate(args.model)))
-    print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,10 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current.tar.gz")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    from rasa.utils.log_utils import configure_structlog
+
     logging.disable(logging.WARNING)
+    configure_structlog(logging.WARNING)  # Rasa's structured debug lines (every parse) go to stdout otherwise
     texts = [case["text"] for case in yaml.safe_load(DEV_CASES.read_text(encoding="utf-8"))]
     for key, value in asyncio.run(measure(args.model, texts, args.rounds)).items():
         print(f"{key}: {value}")

@@ -314,10 +314,6 @@ class CrisisMatcher:
         """A normalised Doc: callers that ask several questions normalise once and pass the Doc."""
         return text if isinstance(text, Doc) else self.normalise(text)
 
-    def says_safe(self, text: str | Doc) -> bool:
-        """Whether the visitor's own words say it is over, that they are safe, or that they ask in general."""
-        return bool(self.reassuring(self._as_doc(text)))
-
     def assess(self, text: str | Doc) -> Assessment:
         """The whole decision for one message, matching once: detection, benign reason and kind."""
         doc = self._as_doc(text)

@@ -21,6 +21,9 @@ def test_a_score_counts_caught_emergencies_and_escalated_look_alikes():
 
 def test_an_author_without_a_label_has_no_rate():
     assert AuthorScore().row()["recall"] is None and AuthorScore().row()["over_escalation"] is None
+    only_look_alikes = AuthorScore()
+    only_look_alikes.add(False, False, "see you tomorrow")
+    assert "| K | - | 0.000 of 1 |" in table({"K": only_look_alikes.row()})
 
 
 def test_the_summary_adds_every_author():
