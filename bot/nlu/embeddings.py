@@ -100,8 +100,17 @@ class SentenceEncoder:
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
 def load_encoder(threads: int = 1) -> SentenceEncoder:
-    """The process's encoder, built once from the pinned files."""
+    """The process's encoder, built once from the pinned files.
+
+    ``load_encoder()`` and ``load_encoder(1)`` are the same encoder: the cache is keyed on the
+    number alone (lru_cache keys a defaulted and a positional argument apart, and with one slot
+    the two calls rebuilt the ONNX session, 0.4 s, on every message).
+    """
+    return _encoder(int(threads))
+
+
+@lru_cache(maxsize=1)
+def _encoder(threads: int) -> SentenceEncoder:
     return SentenceEncoder(verified(model_file(), MODEL_SHA256), verified(tokenizer_file(), TOKENIZER_SHA256),
                            threads=threads)

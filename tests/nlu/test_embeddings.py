@@ -104,3 +104,9 @@ def test_verified_refuses_a_missing_file(tmp_path: Path):
 def test_a_missing_package_is_an_embedding_file_error():
     with pytest.raises(EmbeddingFileError, match="not installed"):
         embeddings._package_file("no_such_package_for_minilm_tests", "model.onnx")
+
+
+def test_the_encoder_is_built_once_however_it_is_asked_for():
+    from bot.nlu.embeddings import load_encoder
+
+    assert load_encoder() is load_encoder(1) is load_encoder(threads=1)
