@@ -206,6 +206,10 @@ class SemanticCrisisClassifier(GraphComponent):
         self.persist()
         return self._resource
 
+    def _probabilities(self, rows: Any) -> List[float]:
+        """The regression's probability for each row of :meth:`_features`."""
+        return [float(q) for q in 1.0 / (1.0 + np.exp(-(rows @ self.weights + self.bias)))]
+
     def _vector_size(self) -> int:
         return 0 if self.weights is None else self.weights.shape[0] - sum(
             len(self.vectorizers[v].vocabulary_) for v in VIEWS if v in self.vectorizers)
@@ -216,7 +220,7 @@ class SemanticCrisisClassifier(GraphComponent):
         if self.weights is None or vector is None or vector.shape[0] != self._vector_size():
             return None
         row = self._features([message.get(TEXT) or ""], vector.reshape(1, -1))
-        return float(1.0 / (1.0 + np.exp(-(row @ self.weights)[0] - self.bias)))
+        return self._probabilities(row)[0]
 
     def clause_probabilities(self, text: str) -> List[Tuple[str, float]]:
         """Each clause of ``text`` with its probability; empty for a message of one clause.
@@ -227,8 +231,7 @@ class SemanticCrisisClassifier(GraphComponent):
         parts = clauses(text)
         if self.weights is None or not parts or self._vector_size() != DIMENSIONS:
             return []
-        scores = self._features(parts, load_encoder().encode(parts)) @ self.weights + self.bias
-        return [(part, float(1.0 / (1.0 + np.exp(-score)))) for part, score in zip(parts, scores)]
+        return list(zip(parts, self._probabilities(self._features(parts, load_encoder().encode(parts)))))
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets ``danger_probability`` on each message that has a vector (and each clause's)."""
