@@ -24,6 +24,8 @@ OWN_TEXT = "own_text"
 DANGER_PROBABILITY = "danger_probability"
 #: Each clause of a message of several, with its danger probability ([[clause, probability], ...])
 CLAUSE_PROBABILITIES = "clause_danger_probabilities"
+#: A short message read after the visitor's previous one, with its danger probability ([text, probability])
+CONTEXT_PROBABILITY = "context_danger_probability"
 
 # Slots
 CRISIS_FLAGGED_SLOT = "crisis_flagged"

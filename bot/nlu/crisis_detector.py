@@ -9,12 +9,19 @@ vector, trained on labelled emergencies and their look-alikes):
   probability is below ``rule_veto`` (the classifier is all but certain it is a look-alike: "his
   doctor wants to cut him off quickly", "for a psychology paper: why is delirium an emergency?") and, in a message of
   several clauses, each clause where a rule fires on its own is below ``clause_veto``: a danger told in
-  one clause is not vetoed by a question elsewhere, and a short message ("i think i od'd") never is;
+  one clause is not vetoed by a question elsewhere, and a short message ("i think i od'd") never is, nor
+  one the n-gram intent gives ``emergency`` at least ``veto_ngram`` (two readers saying danger stand: "i
+  took my whole taper supply at once because i'm done");
 - without a rule, the probability escalates from ``semantic_threshold``, or from
   ``semantic_with_hint`` when the n-gram intent classifier gives the ``emergency`` intent at least
   ``ngram_hint`` (its doubt keeps odd off-topic messages out);
 - a message the matcher finds benign (danger words only in the past, negated, reported or figurative)
-  needs ``benign_threshold`` as well.
+  needs ``benign_threshold`` as well, and a question the intent classifier answers with an answer it
+  is sure of (``faq_sure``) needs ``faq_threshold`` ("my best friend stopped her valium and she's
+  miserable, where should she go?");
+- otherwise a short message read after the visitor's previous one (the classifier's context reading:
+  "is that enough" after "how many would it take to not wake up") escalates from ``context_threshold``
+  (and ``benign_threshold`` when the message alone reads benign).
 
 The thresholds were chosen leaving one author out at a time over the labelled messages of
 ``data/crisis/`` (README, "The crisis layer"). A model trained without the classifier (no probability)
@@ -39,6 +46,7 @@ from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher, load_spacy
 from bot.names import (
     ALSO_ANSWER_ENTITY,
     CLAUSE_PROBABILITIES,
+    CONTEXT_PROBABILITY,
     DANGER_PROBABILITY,
     EMERGENCY_INTENT,
     FAQ_INTENT,
@@ -72,13 +80,21 @@ class CrisisDetector(ConfiguredComponent):
             "clause_veto": 0.02,
             # ... in a message of at least this many words
             "veto_min_words": 8,
+            # ... and the n-gram intent gives emergency less than this (two readers saying danger stand)
+            "veto_ngram": 0.3,
             # without a rule: the danger probability that escalates on its own...
             "semantic_threshold": 0.4,
             # ... and the one that escalates when the n-gram intent gives emergency at least ngram_hint
-            "semantic_with_hint": 0.2,
-            "ngram_hint": 0.01,
+            "semantic_with_hint": 0.1,
+            "ngram_hint": 0.03,
             # a message the matcher finds benign escalates only from this probability (and the above)
-            "benign_threshold": 0.5,
+            "benign_threshold": 0.9,
+            # a question the answer classifier is sure of (its intent faq, its answer at least faq_sure)
+            # escalates without a rule only from faq_threshold
+            "faq_sure": 0.7,
+            "faq_threshold": 0.6,
+            # a short message read after the previous one escalates from this probability
+            "context_threshold": 0.4,
         }
 
     def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
@@ -119,20 +135,36 @@ class CrisisDetector(ConfiguredComponent):
             if rule:
                 return "rule"
             return "classifier" if self._ngram_flags(message) and not benign else None
-        if rule:
-            return None if self._vetoed(message, p) else "rule"
-        if benign and p < self.config["benign_threshold"]:
-            return None
-        if p >= self.config["semantic_threshold"] or (
+        if rule and not self._vetoed(message, p):
+            return "rule"
+        if not rule and (not benign or p >= self.config["benign_threshold"]) and (
+                p >= self.config["semantic_threshold"] or (
                 p >= self.config["semantic_with_hint"]
-                and self._ngram_probability(message) >= self.config["ngram_hint"]):
+                and self._ngram_probability(message) >= self.config["ngram_hint"])) and (
+                p >= self.config["faq_threshold"] or not self._sure_question(message)):
             return "semantic"
-        return None
+        return "context" if self._in_context(message, benign) else None
+
+    def _sure_question(self, message: Message) -> bool:
+        """Whether the intent classifier read a question it answers and is sure of the answer."""
+        if (message.get(INTENT) or {}).get("name") != FAQ_INTENT:
+            return False
+        ranking = answer_ranking(message, FAQ_INTENT)
+        return bool(ranking) and ranking[0][1] >= self.config["faq_sure"]
+
+    def _in_context(self, message: Message, benign: bool) -> bool:
+        """Whether the context reading (previous message, then this short one) escalates."""
+        reading = message.get(CONTEXT_PROBABILITY)
+        if not reading:
+            return False
+        q = float(reading[1])
+        return q >= self.config["context_threshold"] and (not benign or q >= self.config["benign_threshold"])
 
     def _vetoed(self, message: Message, p: float) -> bool:
         """Whether the classifier overrules a rule's detection (see the module's docstring)."""
         text = message.get(TEXT) or ""
-        if p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]:
+        if (p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]
+                or self._ngram_probability(message) >= self.config["veto_ngram"]):
             return False
         parts = message.get(CLAUSE_PROBABILITIES) or []
         flagged = [q for clause, q in parts if self.matcher.detect(clause) is not None] or [q for _, q in parts]
@@ -166,7 +198,10 @@ class CrisisDetector(ConfiguredComponent):
             if self._ngram_flags(message):
                 self._demote(message)
             return
-        if detection is not None:
+        if source == "context":
+            context = self.matcher.assess(str(message.get(CONTEXT_PROBABILITY)[0]))
+            kind = context.detection.kind if context.detection else context.kind or GENERAL_KIND
+        elif detection is not None:
             kind, source = detection.kind, f"rule:{detection.rule}"
         else:
             kind = assessment.kind or GENERAL_KIND

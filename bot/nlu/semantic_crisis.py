@@ -12,7 +12,9 @@ times more. It decides nothing itself: it sets ``danger_probability`` on the mes
 authors out, emergency recall 0.926 with 16.1% of look-alikes escalated, against 0.934 and 13.2%
 with the n-grams, under the same decision rules (README, "The crisis layer"). For a message of
 several clauses it also scores each clause alone (:func:`clauses`), so that the detector can tell a
-danger told in one clause from a question around it.
+danger told in one clause from a question around it; and a short message is also scored after the
+visitor's previous one (:meth:`SemanticCrisisClassifier.context_reading`): "is that enough" or "tonight"
+says a danger only after "how many would it take to not wake up".
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.names import CLAUSE_PROBABILITIES, DANGER_PROBABILITY, EMERGENCY_INTENT
+from bot.channels.context import PREVIOUS_TEXT
+from bot.names import CLAUSE_PROBABILITIES, CONTEXT_PROBABILITY, DANGER_PROBABILITY, EMERGENCY_INTENT, OWN_TEXT
 from bot.nlu.embeddings import DIMENSIONS, load_encoder
 from bot.nlu.followup import gives_context, is_followup
 from bot.nlu.sentence_embedder import SentenceEmbeddingFeaturizer, embedding_of
@@ -58,11 +61,12 @@ def clauses(text: str, min_words: int = 3, most: int = 16) -> List[str]:
     return parts[:most] if len(parts) > 1 else []
 
 
-def labelled_examples(paths: Sequence[Path]) -> List[tuple[str, bool]]:
+def labelled_examples(paths: Sequence[Path], context_words: int = 12) -> List[tuple[str, bool]]:
     """(text as the pipeline reads it, is an emergency) for every case of the labelled crisis files.
 
-    A case with a context is read as :class:`bot.nlu.followup.FollowUpContext` would read it in a
-    conversation: a short follow-up is prefixed with the message before it.
+    A case with a context is read as the pipeline reads it in a conversation: a follow-up
+    (:class:`bot.nlu.followup.FollowUpContext`) or a message of at most ``context_words`` words (the
+    classifier's context reading) is prefixed with the message before it; its label is the pair's.
     """
     from bot.evaluation.crisis import load_suite
 
@@ -71,7 +75,8 @@ def labelled_examples(paths: Sequence[Path]) -> List[tuple[str, bool]]:
         for case in load_suite(path):
             text = case.text
             previous = case.context[-1] if case.context else None
-            if previous and gives_context(previous) and is_followup(text):
+            if previous and gives_context(previous) and (
+                    is_followup(text) or len(text.split()) <= context_words):
                 text = f"{previous.strip()} {text}"
             out.append((text, case.emergency))
     return out
@@ -124,6 +129,8 @@ class SemanticCrisisClassifier(GraphComponent):
             "chars_ngrams": [3, 5],
             "chars_min_df": 3,
             "chars_max_features": 40000,
+            # a message of at most this many words is also read after the visitor's previous message
+            "context_words": 12,
         }
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -183,7 +190,7 @@ class SemanticCrisisClassifier(GraphComponent):
                 emergency = example.get(INTENT) == EMERGENCY_INTENT
                 y.append(emergency)
                 w.append(1.0 if emergency else self.config["other_intents_weight"])
-        labelled = labelled_examples(self._example_paths())
+        labelled = labelled_examples(self._example_paths(), self.config["context_words"])
         if labelled:
             texts.extend(text for text, _ in labelled)
             rows.extend(load_encoder().encode([text for text, _ in labelled]))
@@ -233,8 +240,25 @@ class SemanticCrisisClassifier(GraphComponent):
             return []
         return list(zip(parts, self._probabilities(self._features(parts, load_encoder().encode(parts)))))
 
+    def context_reading(self, message: Message) -> str | None:
+        """The visitor's previous message then this one, for a short message read alone so far.
+
+        None when there is no previous message with words, when the message is longer than
+        ``context_words`` or empty, or when :class:`bot.nlu.followup.FollowUpContext` already put the
+        previous message before it (its own probability is then the pair's).
+        """
+        if message.get(OWN_TEXT) is not None:
+            return None
+        previous = (message.get("metadata") or {}).get(PREVIOUS_TEXT)
+        text = (message.get(TEXT) or "").strip()
+        if not isinstance(previous, str) or not gives_context(previous) or not text:
+            return None
+        if len(text.split()) > self.config["context_words"]:
+            return None
+        return f"{previous.strip()} {text}"
+
     def process(self, messages: List[Message]) -> List[Message]:
-        """Sets ``danger_probability`` on each message that has a vector (and each clause's)."""
+        """Sets ``danger_probability`` on each message that has a vector (each clause's, its context reading's)."""
         for message in messages:
             p = self.probability(message)
             if p is None:
@@ -243,6 +267,10 @@ class SemanticCrisisClassifier(GraphComponent):
             parts = self.clause_probabilities(message.get(TEXT) or "")
             if parts:
                 message.set(CLAUSE_PROBABILITIES, [[part, q] for part, q in parts])
+            reading = self.context_reading(message) if self._vector_size() == DIMENSIONS else None
+            if reading is not None:
+                row = self._features([reading], load_encoder().encode([reading]))
+                message.set(CONTEXT_PROBABILITY, [reading, self._probabilities(row)[0]])
             logger.debug("semantic crisis probability %.3f (clauses %s) for %r", p,
                          [round(q, 3) for _, q in parts], message.get(TEXT))
         return messages

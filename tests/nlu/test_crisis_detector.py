@@ -1,10 +1,13 @@
 """The crisis detector component: the rules and the danger probability decide, with the n-gram intent as a hint.
 
 With a danger probability: a rule escalates unless the message has at least ``veto_min_words`` words,
-its probability is below ``rule_veto`` and every clause where a rule fires on its own (every clause when
-none does) is below ``clause_veto``; without a rule the probability escalates from ``semantic_threshold``,
-or from ``semantic_with_hint`` when the n-gram intent gives emergency at least ``ngram_hint``; a benign
-message also needs ``benign_threshold``.
+its probability is below ``rule_veto``, every clause where a rule fires on its own (every clause when
+none does) is below ``clause_veto`` and the n-gram intent gives emergency less than ``veto_ngram``; without
+a rule the probability escalates from ``semantic_threshold``, or from ``semantic_with_hint`` when the n-gram
+intent gives emergency at least ``ngram_hint``; a benign message also needs ``benign_threshold``, and a
+question the intent classifier read as ``faq`` with an answer of at least ``faq_sure`` needs ``faq_threshold``.
+Otherwise a short message's context reading (the previous message then it) escalates from ``context_threshold``
+(and ``benign_threshold`` when the message alone reads benign), with the kind the matcher gives the reading.
 Without one (a model trained without the classifier) the rules and the n-gram intent decide alone.
 An n-gram emergency that does not escalate is demoted.
 """
@@ -13,8 +16,10 @@ from __future__ import annotations
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.names import CLAUSE_PROBABILITIES
+from bot.crisis.matcher import Assessment, Detection
+from bot.names import CLAUSE_PROBABILITIES, CONTEXT_PROBABILITY, FAQ_INTENT
 from bot.nlu.crisis_detector import CrisisDetector
+from bot.nlu.linear_classifier import answer_ranking
 from bot.nlu.semantic_crisis import clauses
 
 
@@ -185,9 +190,11 @@ def test_the_texts_read_as_the_tests_assume(matcher):
 def test_the_default_thresholds_and_no_removed_keys():
     config = CrisisDetector.get_default_config()
     assert {k: config[k] for k in ("classifier_threshold", "rule_veto", "clause_veto", "veto_min_words",
-                                   "semantic_threshold", "semantic_with_hint", "ngram_hint", "benign_threshold")} == {
+                                   "veto_ngram", "semantic_threshold", "semantic_with_hint", "ngram_hint",
+                                   "benign_threshold", "faq_sure", "faq_threshold", "context_threshold")} == {
         "classifier_threshold": 0.3, "rule_veto": 0.005, "clause_veto": 0.02, "veto_min_words": 8,
-        "semantic_threshold": 0.4, "semantic_with_hint": 0.2, "ngram_hint": 0.01, "benign_threshold": 0.5}
+        "veto_ngram": 0.3, "semantic_threshold": 0.4, "semantic_with_hint": 0.1, "ngram_hint": 0.03,
+        "benign_threshold": 0.9, "faq_sure": 0.7, "faq_threshold": 0.6, "context_threshold": 0.4}
     assert CrisisDetector({}, matcher=object()).config == config
     assert not {"semantic_confirm", "benign_override_semantic", "benign_override_ngram"} & set(config)
     assert not hasattr(CrisisDetector, "_sure")
@@ -202,16 +209,18 @@ def test_the_default_thresholds_and_no_removed_keys():
     # a rule stands unless the probability is below rule_veto (in a message of veto_min_words, without clauses)
     (0.005, True, False, [], "rule"),
     (0.0049, True, False, [], None),
-    (0.0049, True, False, [{"name": "emergency", "confidence": 0.99}], None),
+    # ... and the n-gram intent gives emergency less than veto_ngram
+    (0.0049, True, False, [{"name": "emergency", "confidence": 0.2999}], None),
+    (0.0049, True, False, [{"name": "emergency", "confidence": 0.3}], "rule"),
     # without a rule: semantic_threshold alone, or semantic_with_hint with an ngram_hint
     (0.4, False, False, [], "semantic"),
     (0.399, False, False, [], None),
-    (0.2, False, False, [{"name": "emergency", "confidence": 0.01}], "semantic"),
-    (0.1999, False, False, [{"name": "emergency", "confidence": 0.99}], None),
-    (0.2, False, False, [{"name": "emergency", "confidence": 0.0099}], None),
+    (0.1, False, False, [{"name": "emergency", "confidence": 0.03}], "semantic"),
+    (0.0999, False, False, [{"name": "emergency", "confidence": 0.99}], None),
+    (0.1, False, False, [{"name": "emergency", "confidence": 0.0299}], None),
     # a benign message needs benign_threshold as well
-    (0.5, False, True, [], "semantic"),
-    (0.499, False, True, [{"name": "emergency", "confidence": 0.99}], None),
+    (0.9, False, True, [], "semantic"),
+    (0.899, False, True, [{"name": "emergency", "confidence": 0.99}], None),
 ])
 def test_classifier_flags_decides_each_branch(detector, p, rule, benign, ranking, expected):
     intent = ranking[0] if ranking and ranking[0]["confidence"] >= 0.5 else {"name": "faq", "confidence": 0.9}
@@ -254,7 +263,7 @@ def test_semantic_threshold_is_inclusive_and_configurable(detector, matcher):
 
 
 def test_a_middling_probability_escalates_with_an_ngram_hint(detector):
-    m = hinted(NO_RULE, 0.2, 0.02)
+    m = hinted(NO_RULE, 0.2, 0.05)
     detector.process([m])
     assert m.get("intent")["name"] == "emergency"
     assert [r["name"] for r in m.get("intent_ranking")] == ["emergency", "faq", "greet"]
@@ -262,7 +271,7 @@ def test_a_middling_probability_escalates_with_an_ngram_hint(detector):
 
 
 def test_the_hint_bounds_are_inclusive(detector):
-    at = hinted(NO_RULE, 0.2, 0.01)
+    at = hinted(NO_RULE, 0.1, 0.03)
     detector.process([at])
     assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["semantic"]]
 
@@ -276,7 +285,7 @@ def test_a_middling_probability_without_a_hint_does_not_escalate(detector):
 
 
 def test_a_hint_below_ngram_hint_does_not_escalate_a_middling_probability(detector):
-    m = hinted(NO_RULE, 0.3, 0.0099)
+    m = hinted(NO_RULE, 0.3, 0.0299)
     detector.process([m])
     assert m.get("intent")["name"] == "faq" and not kind_of(m)
     # the hint was below classifier_threshold: it stays in the ranking
@@ -284,7 +293,7 @@ def test_a_hint_below_ngram_hint_does_not_escalate_a_middling_probability(detect
 
 
 def test_a_probability_below_semantic_with_hint_does_not_escalate_however_strong_the_hint(detector):
-    m = semantic(NO_RULE, 0.1999, "emergency", 0.99,
+    m = semantic(NO_RULE, 0.0999, "emergency", 0.99,
                  [{"name": "emergency", "confidence": 0.99}, {"name": "faq", "confidence": 0.01}])
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.01} and not kind_of(m)
@@ -300,10 +309,10 @@ def test_the_hint_thresholds_are_configurable(matcher):
 
 def test_with_a_probability_the_ngram_intent_never_escalates_alone(detector):
     """The old "classifier" path (n-gram emergency confirmed by a low probability) is gone."""
-    m = semantic(NO_RULE, 0.2, "emergency", 0.7)
+    m = semantic(NO_RULE, 0.1, "emergency", 0.7)
     detector.process([m])
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
-    low = semantic(NO_RULE, 0.19, "emergency", 0.99)
+    low = semantic(NO_RULE, 0.099, "emergency", 0.99)
     detector.process([low])
     assert low.get("intent")["name"] != "emergency" and not kind_of(low)
 
@@ -348,7 +357,7 @@ def test_without_a_probability_the_ngram_classifier_decides_alone(detector):
 
 
 def test_a_rule_stands_from_rule_veto(detector):
-    at, above = semantic(RULE, 0.005), semantic(RULE, 0.02)
+    at, above = semantic(EIGHT, 0.005), semantic(EIGHT, 0.02)
     detector.process([at, above])
     for m in (at, above):
         assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
@@ -357,7 +366,7 @@ def test_a_rule_stands_from_rule_veto(detector):
 
 def test_a_rule_stands_below_every_other_threshold(detector):
     """A rule does not need semantic_threshold, the hint or benign_threshold: only rule_veto."""
-    m = semantic(RULE, 0.01, "faq", 0.99)
+    m = semantic(EIGHT, 0.01, "faq", 0.99)
     detector.process([m])
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["rule:took_everything"]]
 
@@ -382,11 +391,12 @@ def test_rule_veto_is_configurable(matcher):
 
 def test_a_vetoed_rule_demotes_an_ngram_emergency(detector):
     text = "a forum post said it made them want to die"
-    m = semantic(text, 0.001, "emergency", 0.6, [
-        {"name": "emergency", "confidence": 0.6}, {"name": "out_of_scope", "confidence": 0.3},
-        {"name": "faq", "confidence": 0.1}])
+    # the n-gram intent's emergency is on top but below veto_ngram: it does not keep the rule
+    m = semantic(text, 0.001, "emergency", 0.29, [
+        {"name": "emergency", "confidence": 0.29}, {"name": "out_of_scope", "confidence": 0.28},
+        {"name": "faq", "confidence": 0.2}])
     detector.process([m])
-    assert m.get("intent") == {"name": "out_of_scope", "confidence": 0.3} and not kind_of(m)
+    assert m.get("intent") == {"name": "out_of_scope", "confidence": 0.28} and not kind_of(m)
     assert [r["name"] for r in m.get("intent_ranking")] == ["out_of_scope", "faq"]
 
 
@@ -406,8 +416,9 @@ def test_the_clause_probabilities_key_is_the_one_the_tests_set():
 def test_a_rule_in_a_message_shorter_than_veto_min_words_is_never_vetoed(detector):
     """7 words: a probability of 0 does not veto; 8 words (veto_min_words is inclusive): it does."""
     seven, eight = semantic(SEVEN, 0.0), semantic(EIGHT, 0.0)
-    short = semantic(RULE, 0.0, "emergency", 0.9, [{"name": "emergency", "confidence": 0.9},
-                                                  {"name": "faq", "confidence": 0.1}])
+    # an n-gram emergency below veto_ngram: only the length keeps the rule
+    short = semantic(RULE, 0.0, "emergency", 0.29, [{"name": "emergency", "confidence": 0.29},
+                                                   {"name": "faq", "confidence": 0.1}])
     detector.process([seven, eight, short])
     for m in (seven, short):
         assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
@@ -478,18 +489,18 @@ def test_a_danger_told_in_one_clause_keeps_its_rule_against_a_whole_message_of_z
 
 
 def test_a_high_clause_without_the_rule_does_not_keep_it(detector):
-    m = semantic(TURN, 0.001, "emergency", 0.6, [{"name": "emergency", "confidence": 0.6},
-                                                  {"name": "faq", "confidence": 0.4}],
-                 parts=[(TURN_QUESTION, 0.95), (TURN_DANGER, 0.01)])
+    m = semantic(TURN, 0.001, "emergency", 0.29, [{"name": "emergency", "confidence": 0.29},
+                                                   {"name": "faq", "confidence": 0.28}],
+                 parts=[(TURN_QUESTION, 0.95), (TURN_DANGER, 0.0199)])
     detector.process([m])
-    # vetoed: the n-gram emergency is demoted as well
-    assert m.get("intent") == {"name": "faq", "confidence": 0.4} and not kind_of(m)
+    # vetoed (the n-gram emergency is below veto_ngram): it is demoted as well
+    assert m.get("intent") == {"name": "faq", "confidence": 0.28} and not kind_of(m)
     assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
 
 
 def test_without_a_clause_that_fires_alone_any_clause_keeps_the_rule(detector):
     kept = semantic(ACROSS, 0.0, parts=[(ACROSS_CLAUSES[0], 0.0), (ACROSS_CLAUSES[1], 0.2), (ACROSS_CLAUSES[2], 0.0)])
-    vetoed = semantic(ACROSS, 0.0, parts=[(c, 0.015) for c in ACROSS_CLAUSES])
+    vetoed = semantic(ACROSS, 0.0, parts=[(c, 0.0199) for c in ACROSS_CLAUSES])
     detector.process([kept, vetoed])
     assert kept.get("intent")["name"] == "emergency" and processors_of(kept) == [["rule:took_and_sedated"]]
     assert vetoed.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(vetoed)
@@ -511,20 +522,112 @@ def test_the_clauses_do_not_change_a_message_without_a_rule(detector):
     assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
 
 
+# veto_ngram: a rule's detection is never vetoed when the n-gram intent gives emergency at least veto_ngram
+# (anywhere in its ranking); it guards the veto only, and never escalates a message without a rule.
+
+
+def with_emergency(text, p, emergency, parts=None):
+    """A message whose n-gram intent gives emergency ``emergency``: on top from 0.5, after faq below it."""
+    rest = round(1 - emergency, 4)
+    if emergency >= 0.5:
+        return semantic(text, p, "emergency", emergency, [{"name": "emergency", "confidence": emergency},
+                                                          {"name": "faq", "confidence": rest}], parts=parts)
+    return semantic(text, p, "faq", rest, [{"name": "faq", "confidence": rest},
+                                           {"name": "emergency", "confidence": emergency}], parts=parts)
+
+
+@pytest.mark.parametrize("text, parts", [
+    (EIGHT, None),
+    (TURN, [(TURN_QUESTION, 0.0), (TURN_DANGER, 0.0)]),
+    (TWICE, [(TWICE_FIRST, 0.0), (TWICE_SECOND, 0.0)]),
+    (ACROSS, [(c, 0.0) for c in ACROSS_CLAUSES]),
+])
+def test_vetoed_reads_veto_ngram_inclusive(detector, text, parts):
+    """Every other guard would veto (0 everywhere, 8 words or more): veto_ngram alone keeps the rule."""
+    assert detector._vetoed(with_emergency(text, 0.0, 0.2999, parts), 0.0) is True
+    assert detector._vetoed(with_emergency(text, 0.0, 0.3, parts), 0.0) is False
+    assert detector._vetoed(with_emergency(text, 0.0, 0.99, parts), 0.0) is False
+
+
+def test_a_rule_the_ngram_intent_backs_from_veto_ngram_stands(detector):
+    at, below = with_emergency(EIGHT, 0.0, 0.3), with_emergency(EIGHT, 0.0, 0.2999)
+    detector.process([at, below])
+    assert at.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert [r["name"] for r in at.get("intent_ranking")] == ["emergency", "faq"]
+    assert kind_of(at) == ["overdose"] and processors_of(at) == [["rule:took_everything"]]
+    # vetoed; the n-gram emergency was under classifier_threshold: the ranking is left as it was
+    assert below.get("intent") == {"name": "faq", "confidence": 0.7001} and not kind_of(below)
+    assert below.get("intent_ranking") == [{"name": "faq", "confidence": 0.7001},
+                                           {"name": "emergency", "confidence": 0.2999}]
+
+
+def test_an_ngram_emergency_on_top_keeps_a_rule_the_probability_would_veto(detector):
+    m = with_emergency("a forum post said it made them want to die", 0.001, 0.6)
+    detector.process([m])
+    assert m.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert processors_of(m) == [["rule:want_to_die"]]
+    (entity,) = [e for e in m.get("entities") if e["entity"] == "emergency_kind"]
+    assert entity["replaced_intent"] == "emergency"
+
+
+def test_veto_ngram_is_configurable(matcher):
+    strict = CrisisDetector({"veto_ngram": 0.5}, matcher=matcher)
+    below, at = with_emergency(EIGHT, 0.0, 0.4999), with_emergency(EIGHT, 0.0, 0.5)
+    strict.process([below, at])
+    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["rule:took_everything"]]
+    lenient = CrisisDetector({"veto_ngram": 0.1}, matcher=matcher)
+    below, at = with_emergency(EIGHT, 0.0, 0.0999), with_emergency(EIGHT, 0.0, 0.1)
+    lenient.process([below, at])
+    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["rule:took_everything"]]
+    # the default (0.3) keeps what the strict one vetoes
+    default = with_emergency(EIGHT, 0.0, 0.4999)
+    CrisisDetector({}, matcher=matcher).process([default])
+    assert default.get("intent")["name"] == "emergency" and processors_of(default) == [["rule:took_everything"]]
+
+
+@pytest.mark.parametrize("config", [{}, {"veto_ngram": 0.0}])
+@pytest.mark.parametrize("text, benign", [(NO_RULE, False), (BENIGN, True)])
+@pytest.mark.parametrize("p, emergency", [(0.0, 0.3), (0.0, 0.99), (0.0999, 0.99), (0.3999, 0.0299)])
+def test_veto_ngram_does_not_escalate_a_message_without_a_rule(matcher, config, text, benign, p, emergency):
+    """Below every threshold of the semantic path, however strong the n-gram intent and however low veto_ngram."""
+    detector = CrisisDetector(config, matcher=matcher)
+    m = with_emergency(text, p, emergency)
+    assert detector._classifier_flags(m, False, benign) is None
+    detector.process([m])
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
+    # an n-gram emergency from classifier_threshold is demoted
+    assert ("emergency" in [r["name"] for r in m.get("intent_ranking")]) is (emergency < 0.3)
+
+
+@pytest.mark.parametrize("text", [RULE, SEVEN])
+@pytest.mark.parametrize("config", [{}, {"veto_ngram": 1.01}])
+@pytest.mark.parametrize("emergency", [0.0, 0.2999])
+def test_a_short_message_is_never_vetoed_whatever_the_ngram_intent(matcher, text, config, emergency):
+    """Below veto_ngram (or with veto_ngram out of reach) a short message still keeps its rule; EIGHT does not."""
+    detector = CrisisDetector(config, matcher=matcher)
+    short, long = with_emergency(text, 0.0, emergency), with_emergency(EIGHT, 0.0, emergency)
+    detector.process([short, long])
+    assert short.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert kind_of(short) == ["overdose"] and processors_of(short) == [["rule:took_everything"]]
+    assert long.get("intent")["name"] == "faq" and not kind_of(long)
+
+
 def test_a_benign_message_escalates_from_benign_threshold(detector):
-    at = semantic(BENIGN, 0.5)
+    at = semantic(BENIGN, 0.9)
     detector.process([at])
     assert at.get("intent")["name"] == "emergency"
     assert kind_of(at) == ["overdose"] and processors_of(at) == [["semantic"]]
-    figure = semantic(FIGURATIVE, 0.5, "out_of_scope", 0.8)
+    figure = semantic(FIGURATIVE, 0.9, "out_of_scope", 0.8)
     detector.process([figure])
     assert figure.get("intent")["name"] == "emergency" and kind_of(figure) == ["general"]
 
 
 def test_a_benign_message_below_benign_threshold_does_not_escalate(detector):
-    """0.45 would escalate a message that is not benign (semantic_threshold 0.4), even with a hint."""
-    plain, benign = semantic(NO_RULE, 0.45), hinted(BENIGN, 0.45, 0.05)
-    figure = semantic(FIGURATIVE, 0.499, "out_of_scope", 0.8)
+    """0.85 would escalate a message that is not benign (semantic_threshold 0.4), even with a hint."""
+    plain, benign = semantic(NO_RULE, 0.85), hinted(BENIGN, 0.85, 0.05)
+    figure = semantic(FIGURATIVE, 0.899, "out_of_scope", 0.8)
     detector.process([plain, benign, figure])
     assert plain.get("intent")["name"] == "emergency"
     assert benign.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(benign)
@@ -532,7 +635,7 @@ def test_a_benign_message_below_benign_threshold_does_not_escalate(detector):
 
 
 def test_a_benign_message_loses_an_ngram_emergency_below_benign_threshold(detector):
-    m = semantic(BENIGN, 0.45, "emergency", 0.8,
+    m = semantic(BENIGN, 0.85, "emergency", 0.8,
                  [{"name": "emergency", "confidence": 0.8}, {"name": "faq", "confidence": 0.2}])
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.2} and not kind_of(m)
@@ -546,3 +649,364 @@ def test_benign_threshold_adds_to_the_others(matcher):
     lenient.process([alone, with_hint])
     assert alone.get("intent")["name"] == "faq" and not kind_of(alone)
     assert with_hint.get("intent")["name"] == "emergency" and kind_of(with_hint) == ["overdose"]
+
+
+# The context reading: a short message read after the visitor's previous one (bot.nlu.semantic_crisis sets
+# context_danger_probability = [reading, probability]) escalates from context_threshold when nothing else does.
+
+LETHAL = "how many pills would it take to not wake up"  # rule suicide_phrases (suicide)
+SHORT = "is that enough"  # nothing at all on its own
+READING = f"{LETHAL} {SHORT}"  # the rule fires on the pair
+MIGHT_READING = "I might overdose is that enough"  # no rule, not benign, kind overdose
+PLAIN_READING = f"{NO_RULE} tonight"  # no rule, not benign, no kind
+SHORT_BENIGN = "I overdosed back in 2015"  # benign (past), kind overdose
+BENIGN_READING = f"{LETHAL} {SHORT_BENIGN}"  # no rule, benign (history), kind suicide
+EIGHT_READING = f"{LETHAL} {EIGHT}"  # EIGHT's rule is overdose, the pair's is suicide
+
+
+def in_context(text, p, reading, q, intent="faq", confidence=0.9, ranking=None):
+    """A message with danger probability ``p`` whose context reading ``reading`` has probability ``q``."""
+    m = semantic(text, p, intent, confidence, ranking)
+    m.set(CONTEXT_PROBABILITY, [reading, q])
+    return m
+
+
+def test_the_context_texts_read_as_the_tests_assume(matcher):
+    assert CONTEXT_PROBABILITY == "context_danger_probability"
+    short = matcher.assess(SHORT)
+    assert (short.detection, short.benign, short.kind) == (None, None, None)
+    reading = matcher.assess(READING)
+    assert (reading.detection.rule, reading.detection.kind, reading.benign) == ("suicide_phrases", "suicide", None)
+    might = matcher.assess(MIGHT_READING)
+    assert (might.detection, might.benign, might.kind) == (None, None, "overdose")
+    plain = matcher.assess(PLAIN_READING)
+    assert (plain.detection, plain.benign, plain.kind) == (None, None, None)
+    benign = matcher.assess(SHORT_BENIGN)
+    assert (benign.detection, benign.benign, benign.kind) == (None, "past or negated", "overdose")
+    benign_reading = matcher.assess(BENIGN_READING)
+    assert benign_reading.detection is None and benign_reading.kind == "suicide"
+    assert matcher.assess(EIGHT_READING).detection.kind == "suicide"
+
+
+@pytest.mark.parametrize("p, rule, benign, q, expected", [
+    # neither the rule nor the semantic path: the context reading from context_threshold (inclusive)
+    (0.05, False, False, 0.4, "context"),
+    (0.05, False, False, 0.3999, None),
+    (0.05, False, False, None, None),  # no context reading at all
+    (0.3999, False, False, 0.3999, None),  # the two probabilities do not add up
+    # a benign message needs benign_threshold from the context reading too
+    (0.05, False, True, 0.9, "context"),
+    (0.05, False, True, 0.8999, None),
+    # ... also when its own probability fails benign_threshold only
+    (0.5, False, True, 0.9, "context"),
+    (0.5, False, True, 0.8999, None),
+    # the rule and the semantic path come first
+    (0.5, True, False, 0.9, "rule"),
+    (0.4, False, False, 0.9, "semantic"),
+    # a vetoed rule (eight words, below rule_veto) can still escalate through its context
+    (0.0, True, False, 0.4, "context"),
+    (0.0, True, False, 0.3999, None),
+    # without a danger probability the rules and the n-gram intent decide alone
+    (None, False, False, 0.9, None),
+])
+def test_classifier_flags_reads_the_context(detector, p, rule, benign, q, expected):
+    m = Message(data={"text": "anything at all that runs to eight words"})
+    m.set("intent", {"name": "faq", "confidence": 0.9})
+    m.set("intent_ranking", [{"name": "faq", "confidence": 0.9}])
+    if p is not None:
+        m.set("danger_probability", p)
+    if q is not None:
+        m.set(CONTEXT_PROBABILITY, ["some previous message " + m.get("text"), q])
+    assert detector._classifier_flags(m, rule, benign) == expected
+
+
+def test_a_short_message_escalates_from_context_threshold(detector):
+    """0.05 alone is below every other threshold: the context reading escalates, with the reading's kind."""
+    at, below = in_context(SHORT, 0.05, READING, 0.4), in_context(SHORT, 0.05, READING, 0.3999)
+    detector.process([at, below])
+    assert at.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert [r["name"] for r in at.get("intent_ranking")] == ["emergency", "faq"]
+    assert kind_of(at) == ["suicide"] and processors_of(at) == [["context"]]
+    (entity,) = [e for e in at.get("entities") if e["entity"] == "emergency_kind"]
+    # the entity spans the visitor's own message, not the reading
+    assert (entity["start"], entity["end"], entity["replaced_intent"]) == (0, len(SHORT), "faq")
+    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
+    assert below.get("intent_ranking") == [{"name": "faq", "confidence": 0.9}]
+
+
+def test_without_a_context_reading_a_short_message_does_not_escalate(detector):
+    m = semantic(SHORT, 0.05)
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
+
+
+def test_a_context_reading_is_not_read_without_a_danger_probability(detector):
+    m = in_context(SHORT, None, READING, 0.99)
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
+
+
+def test_context_threshold_is_configurable(matcher):
+    strict = CrisisDetector({"context_threshold": 0.8}, matcher=matcher)
+    below, at = in_context(SHORT, 0.05, READING, 0.79), in_context(SHORT, 0.05, READING, 0.8)
+    strict.process([below, at])
+    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["context"]]
+    lenient = CrisisDetector({"context_threshold": 0.1}, matcher=matcher)
+    m = in_context(SHORT, 0.05, READING, 0.1)
+    lenient.process([m])
+    assert m.get("intent")["name"] == "emergency" and kind_of(m) == ["suicide"]
+
+
+@pytest.mark.parametrize("reading, kind", [
+    (READING, "suicide"),  # the rule that fires on the reading
+    (MIGHT_READING, "overdose"),  # no rule: the kind of the first rule that matched at all
+    (PLAIN_READING, "general"),  # nothing matched
+])
+def test_the_kind_comes_from_the_context_reading(detector, reading, kind):
+    m = in_context(SHORT, 0.05, reading, 0.6)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency"
+    assert kind_of(m) == [kind] and processors_of(m) == [["context"]]
+
+
+class ReadingMatcher:
+    """The project's matcher, except for the readings given: their assessment is the one given."""
+
+    def __init__(self, matcher, readings):
+        self.matcher, self.readings = matcher, readings
+
+    def assess(self, text):
+        return self.readings[text] if text in self.readings else self.matcher.assess(text)
+
+    def detect(self, text):
+        return self.matcher.detect(text)
+
+
+def test_the_context_kind_prefers_the_detection_to_the_first_match(matcher):
+    readings = {"first": Assessment(Detection("seizure", "fake", 0, 5), None, "overdose"),
+                "second": Assessment(None, None, "psychosis"),
+                "third": Assessment(None, "figurative", None)}
+    detector = CrisisDetector({}, matcher=ReadingMatcher(matcher, readings))
+    messages = [in_context(SHORT, 0.05, reading, 0.5) for reading in readings]
+    detector.process(messages)
+    assert [kind_of(m) for m in messages] == [["seizure"], ["psychosis"], ["general"]]
+    assert all(processors_of(m) == [["context"]] for m in messages)
+
+
+def test_a_benign_message_needs_benign_threshold_in_context(detector):
+    """The message alone is benign (past): its context reading needs benign_threshold, not context_threshold."""
+    below, at = (in_context(SHORT_BENIGN, 0.05, BENIGN_READING, q) for q in (0.8999, 0.9))
+    detector.process([below, at])
+    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
+    # the reading's kind (suicide), not the message's own (overdose)
+    assert at.get("intent")["name"] == "emergency"
+    assert kind_of(at) == ["suicide"] and processors_of(at) == [["context"]]
+
+
+def test_benign_threshold_in_context_is_configurable(matcher):
+    lenient = CrisisDetector({"benign_threshold": 0.5}, matcher=matcher)
+    below, at = (in_context(SHORT_BENIGN, 0.05, BENIGN_READING, q) for q in (0.49, 0.5))
+    lenient.process([below, at])
+    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["context"]]
+
+
+def test_a_standing_rule_comes_before_the_context(detector):
+    m = in_context(RULE, 0.01, f"{LETHAL} {RULE}", 0.99)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency"
+    assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
+
+
+def test_the_semantic_path_comes_before_the_context(detector):
+    m = in_context(NO_RULE, 0.9, READING, 0.99)
+    hint = in_context(NO_RULE, 0.1, READING, 0.99, ranking=[{"name": "faq", "confidence": 0.9},
+                                                             {"name": "emergency", "confidence": 0.03}])
+    detector.process([m, hint])
+    for escalated in (m, hint):
+        assert escalated.get("intent")["name"] == "emergency"
+        assert kind_of(escalated) == ["general"] and processors_of(escalated) == [["semantic"]]
+
+
+def test_a_vetoed_rule_can_escalate_through_its_context(detector):
+    """EIGHT is vetoed at 0.0; read after a lethal question it escalates, with the reading's kind."""
+    vetoed, kept = in_context(EIGHT, 0.0, EIGHT_READING, 0.3999), in_context(EIGHT, 0.0, EIGHT_READING, 0.4)
+    detector.process([vetoed, kept])
+    assert vetoed.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(vetoed)
+    assert kept.get("intent")["name"] == "emergency"
+    assert kind_of(kept) == ["suicide"] and processors_of(kept) == [["context"]]
+
+
+def test_a_vetoed_rule_does_not_escalate_through_the_semantic_path(matcher):
+    """A vetoed rule's message is not read as a message without a rule: only its context can escalate it."""
+    detector = CrisisDetector({"rule_veto": 0.5}, matcher=matcher)
+    # 0.45 is over semantic_threshold, but under this rule_veto: the rule is vetoed
+    alone = semantic(EIGHT, 0.45)
+    low, high = in_context(EIGHT, 0.45, EIGHT_READING, 0.3999), in_context(EIGHT, 0.45, EIGHT_READING, 0.4)
+    assert [detector._classifier_flags(m, True, False) for m in (alone, low, high)] == [None, None, "context"]
+    detector.process([alone, low, high])
+    assert alone.get("intent")["name"] == low.get("intent")["name"] == "faq"
+    assert not kind_of(alone) and not kind_of(low)
+    assert kind_of(high) == ["suicide"] and processors_of(high) == [["context"]]
+
+
+def test_the_context_escalates_an_ngram_emergency_or_it_is_demoted(detector):
+    ranking = [{"name": "emergency", "confidence": 0.7}, {"name": "faq", "confidence": 0.3}]
+    kept = in_context(SHORT, 0.05, READING, 0.5, "emergency", 0.7, [dict(r) for r in ranking])
+    demoted = in_context(SHORT, 0.05, READING, 0.3, "emergency", 0.7, [dict(r) for r in ranking])
+    detector.process([kept, demoted])
+    assert kept.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert kind_of(kept) == ["suicide"] and processors_of(kept) == [["context"]]
+    assert demoted.get("intent") == {"name": "faq", "confidence": 0.3} and not kind_of(demoted)
+    assert [r["name"] for r in demoted.get("intent_ranking")] == ["faq"]
+
+
+# The faq guard: without a rule, a message the intent classifier read as ``faq`` (before the detector) whose top answer
+# (bot.nlu.linear_classifier.answer_ranking) is at least faq_sure escalates only from faq_threshold.
+
+
+def answered(text, p, answer, intent="faq", confidence=0.9, ranking=None, retrieval_intent="faq", parts=None):
+    """A message whose answer classifier gives its top ``retrieval_intent`` answer ``answer``, as _set_answers does."""
+    m = semantic(text, p, intent, confidence, ranking, parts)
+    m.set("response_selector", {"retrieval_intents": [retrieval_intent], retrieval_intent: {
+        "response": {"confidence": answer, "intent_response_key": f"{retrieval_intent}/insurance"},
+        "ranking": [{"id": 0, "confidence": answer, "intent_response_key": f"{retrieval_intent}/insurance"},
+                    {"id": 1, "confidence": 0.0001, "intent_response_key": f"{retrieval_intent}/hours"}]}})
+    return m
+
+
+def test_the_answer_rankings_read_as_the_tests_assume():
+    assert FAQ_INTENT == "faq"
+    assert answer_ranking(answered(NO_RULE, 0.5, 0.7), "faq") == [("insurance", 0.7), ("hours", 0.0001)]
+    assert answer_ranking(answered(NO_RULE, 0.5, 0.7, retrieval_intent="chitchat"), "faq") == []
+    assert answer_ranking(semantic(NO_RULE, 0.5), "faq") == []
+
+
+@pytest.mark.parametrize("p, answer, hint, expected", [
+    # an answer from faq_sure (inclusive): the probability needs faq_threshold (inclusive)
+    (0.6, 0.7, 0.0, "semantic"),
+    (0.5999, 0.7, 0.0, None),
+    (0.5999, 1.0, 0.0, None),
+    (0.4, 0.7, 0.0, None),
+    # below faq_sure: semantic_threshold as ever
+    (0.5999, 0.6999, 0.0, "semantic"),
+    (0.4, 0.6999, 0.0, "semantic"),
+    (0.3999, 0.6999, 0.0, None),
+    # the hint's path too
+    (0.1, 0.7, 0.03, None),
+    (0.1, 0.6999, 0.03, "semantic"),
+    # however strong the hint, a sure answer needs faq_threshold
+    (0.5999, 0.7, 0.99, None),
+    # below faq_sure, the hint needs semantic_with_hint as ever
+    (0.0999, 0.6999, 0.99, None),
+])
+def test_classifier_flags_reads_the_faq_guard(detector, p, answer, hint, expected):
+    ranking = [{"name": "faq", "confidence": 0.9}] + ([{"name": "emergency", "confidence": hint}] if hint else [])
+    m = answered("anything at all that runs to eight words", p, answer, ranking=ranking)
+    assert detector._sure_question(m) is (answer >= 0.7)
+    assert detector._classifier_flags(m, False, False) == expected
+
+
+def test_a_question_the_classifier_is_sure_of_escalates_from_faq_threshold(detector):
+    at, below, unsure = answered(NO_RULE, 0.6, 0.7), answered(NO_RULE, 0.5999, 0.7), answered(NO_RULE, 0.5999, 0.6999)
+    detector.process([at, below, unsure])
+    for escalated in (at, unsure):
+        assert escalated.get("intent") == {"name": "emergency", "confidence": 1.0}
+        assert kind_of(escalated) == ["general"] and processors_of(escalated) == [["semantic"]]
+    # the escalated question is also answered (its answer is over also_answer_threshold)
+    assert "also_answer" in {e["entity"] for e in at.get("entities")}
+    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
+    assert below.get("intent_ranking") == [{"name": "faq", "confidence": 0.9}]
+
+
+def test_a_guarded_question_loses_an_ngram_emergency(detector):
+    m = answered(NO_RULE, 0.5, 0.9, "faq", 0.6, [{"name": "faq", "confidence": 0.6},
+                                                 {"name": "emergency", "confidence": 0.35}])
+    detector.process([m])
+    assert m.get("intent") == {"name": "faq", "confidence": 0.6} and not kind_of(m)
+    assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
+
+
+@pytest.mark.parametrize("intent, ranking", [
+    ("greet", [{"name": "greet", "confidence": 0.9}]),
+    ("out_of_scope", [{"name": "out_of_scope", "confidence": 0.9}]),
+    ("emergency", [{"name": "emergency", "confidence": 0.6}, {"name": "faq", "confidence": 0.4}]),
+    ("faq/insurance", [{"name": "faq/insurance", "confidence": 0.9}]),
+])
+def test_the_faq_guard_reads_only_an_faq_intent(detector, intent, ranking):
+    """The same sure answer does not guard a message whose intent (before the detector) is not faq."""
+    m = answered(NO_RULE, 0.5, 0.99, intent, ranking[0]["confidence"], ranking)
+    guarded = answered(NO_RULE, 0.5, 0.99)
+    assert not detector._sure_question(m) and detector._sure_question(guarded)
+    detector.process([m, guarded])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
+    assert guarded.get("intent")["name"] == "faq" and not kind_of(guarded)
+
+
+@pytest.mark.parametrize("selector", [
+    None,
+    {},
+    {"faq": {}},
+    {"faq": {"ranking": []}},
+    {"chitchat": {"ranking": [{"id": 0, "confidence": 0.99, "intent_response_key": "chitchat/hello"}]}},
+])
+def test_no_faq_guard_without_an_faq_answer_ranking(detector, selector):
+    m = semantic(NO_RULE, 0.4)
+    if selector is not None:
+        m.set("response_selector", selector)
+    assert not detector._sure_question(m)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
+
+
+@pytest.mark.parametrize("text, p", [(EIGHT, 0.005), (EIGHT, 0.5999), (RULE, 0.0), (SEVEN, 0.0), (TURN, 0.0)])
+def test_the_faq_guard_does_not_touch_the_rule_path(detector, text, p):
+    """A rule that stands (above rule_veto, or short, or a clause at clause_veto) needs no faq_threshold."""
+    parts = [(TURN_QUESTION, 0.0), (TURN_DANGER, 0.02)] if text == TURN else None
+    m = answered(text, p, 0.99, parts=parts)
+    assert detector._sure_question(m)
+    assert detector._classifier_flags(m, True, False) == "rule"
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency"
+    assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
+
+
+def test_the_faq_guard_does_not_touch_the_context_path(detector):
+    """A sure question's context reading escalates from context_threshold, not faq_threshold."""
+    at, below = (answered(SHORT, 0.05, 0.99) for _ in range(2))
+    at.set(CONTEXT_PROBABILITY, [READING, 0.4])
+    below.set(CONTEXT_PROBABILITY, [READING, 0.3999])
+    # the guard stops the semantic path (0.5 is below faq_threshold); the context reading still escalates
+    guarded = answered(NO_RULE, 0.5, 0.99)
+    guarded.set(CONTEXT_PROBABILITY, [READING, 0.5])
+    assert [detector._classifier_flags(m, False, False) for m in (at, below, guarded)] == ["context", None, "context"]
+    detector.process([at, below, guarded])
+    for m in (at, guarded):
+        assert m.get("intent")["name"] == "emergency"
+        assert kind_of(m) == ["suicide"] and processors_of(m) == [["context"]]
+    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
+
+
+def test_faq_sure_is_configurable(matcher):
+    detector = CrisisDetector({"faq_sure": 0.9}, matcher=matcher)
+    below, at, default = answered(NO_RULE, 0.5, 0.8999), answered(NO_RULE, 0.5, 0.9), answered(NO_RULE, 0.5, 0.8999)
+    detector.process([below, at])
+    CrisisDetector({}, matcher=matcher).process([default])
+    assert below.get("intent")["name"] == "emergency" and processors_of(below) == [["semantic"]]
+    assert at.get("intent")["name"] == "faq" and not kind_of(at)
+    assert default.get("intent")["name"] == "faq" and not kind_of(default)
+
+
+def test_faq_threshold_is_configurable(matcher):
+    strict = CrisisDetector({"faq_threshold": 0.8}, matcher=matcher)
+    below, at = answered(NO_RULE, 0.7999, 0.7), answered(NO_RULE, 0.8, 0.7)
+    strict.process([below, at])
+    assert below.get("intent")["name"] == "faq" and not kind_of(below)
+    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["semantic"]]
+    lenient = CrisisDetector({"faq_threshold": 0.4}, matcher=matcher)
+    m, default = answered(NO_RULE, 0.4, 0.99), answered(NO_RULE, 0.4, 0.99)
+    lenient.process([m])
+    CrisisDetector({}, matcher=matcher).process([default])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
+    assert default.get("intent")["name"] == "faq" and not kind_of(default)

@@ -2,7 +2,8 @@
 
 Trained on NLU examples and labelled crisis messages, persisted as plain arrays (weights, IDF) and JSON
 (vocabularies, bias) without pickle, and reloaded to the same probabilities. A message of several clauses
-also gets each clause's probability, as if the clause had been sent alone.
+also gets each clause's probability, as if the clause had been sent alone, and a short message after the
+visitor's previous one gets its context reading's probability (the two read together).
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.names import CLAUSE_PROBABILITIES, DANGER_PROBABILITY
+from bot.channels.context import PREVIOUS_TEXT
+from bot.names import CLAUSE_PROBABILITIES, CONTEXT_PROBABILITY, DANGER_PROBABILITY, OWN_TEXT
+from bot.nlu.followup import gives_context, is_followup
 from bot.nlu.semantic_crisis import (
     ARRAYS_FILE,
     META_FILE,
@@ -549,3 +552,219 @@ def test_other_intents_weight_pulls_the_questions_down(featurizer, tmp_path):
                                     "how long is the detox program?")
     assert heavy < light
     assert SemanticCrisisClassifier.get_default_config()["other_intents_weight"] == 1.0
+
+
+# The context reading: a short message is also read after the visitor's previous message.
+
+LETHAL = "how many pills would it take to not wake up"
+SHORT = "is that enough"  # not a follow-up: FollowUpContext leaves it alone
+TWELVE = "I have forty saved up in a drawer next to my bed"  # 12 words, not a follow-up either
+THIRTEEN = f"{TWELVE} tonight"
+TOOK = "I took all my pills"
+PREFIXED = f"{TOOK} and for xanax?"  # how FollowUpContext reads the follow-up "and for xanax?" after TOOK
+
+
+def after(text: str, previous=None, metadata=None, **data) -> Message:
+    """A message with the visitor's previous message in its metadata (or the metadata given)."""
+    if metadata is None and previous is not None:
+        metadata = {PREVIOUS_TEXT: previous}
+    return Message(data={TEXT: text, **({"metadata": metadata} if metadata is not None else {}), **data})
+
+
+def featurized_after(featurizer, text: str, previous: str) -> Message:
+    message = after(text, previous)
+    featurizer.process([message])
+    return message
+
+
+def test_the_context_texts_are_what_the_tests_assume():
+    assert PREVIOUS_TEXT == "previous_text" and OWN_TEXT == "own_text"
+    assert CONTEXT_PROBABILITY == "context_danger_probability"
+    assert gives_context(LETHAL) and not gives_context("555-123-4567") and not gives_context("me@example.com")
+    assert not any(is_followup(t) for t in (SHORT, TWELVE, THIRTEEN))
+    assert [len(t.split()) for t in (SHORT, TWELVE, THIRTEEN)] == [3, 12, 13]
+    assert SemanticCrisisClassifier.get_default_config()["context_words"] == 12
+
+
+def test_context_reading_is_the_previous_message_then_this_one(storage):
+    clf = classifier(storage)
+    assert clf.context_reading(after(SHORT, LETHAL)) == "how many pills would it take to not wake up is that enough"
+    # the previous message's and this one's surrounding whitespace is stripped; the inside is left as it is
+    assert clf.context_reading(after("\t is that  enough \n", f"  {LETHAL}\n")) == f"{LETHAL} is that  enough"
+    # the metadata's other keys do not matter
+    assert clf.context_reading(after(SHORT, metadata={PREVIOUS_TEXT: LETHAL, "lang": "en"})) == f"{LETHAL} {SHORT}"
+
+
+@pytest.mark.parametrize("metadata", [None, {}, {"lang": "en"}, {PREVIOUS_TEXT: None}, {PREVIOUS_TEXT: ""},
+                                      {PREVIOUS_TEXT: 42}, {PREVIOUS_TEXT: [LETHAL]}])
+def test_no_context_reading_without_a_previous_message(storage, metadata):
+    assert classifier(storage).context_reading(after(SHORT, metadata=metadata)) is None
+
+
+@pytest.mark.parametrize("previous", ["555-123-4567", "me@example.com", "ok", "no", "12/05 at 3pm", "  "])
+def test_no_context_reading_after_a_previous_message_without_words(storage, previous):
+    assert not gives_context(previous)
+    assert classifier(storage).context_reading(after(SHORT, previous)) is None
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_no_context_reading_of_an_empty_message(storage, text):
+    assert classifier(storage).context_reading(after(text, LETHAL)) is None
+
+
+def test_no_context_reading_of_a_message_without_text(storage):
+    assert classifier(storage).context_reading(Message(data={"metadata": {PREVIOUS_TEXT: LETHAL}})) is None
+
+
+def test_context_reading_up_to_context_words(storage):
+    clf = classifier(storage)
+    assert clf.context_reading(after(TWELVE, LETHAL)) == f"{LETHAL} {TWELVE}"
+    assert clf.context_reading(after(THIRTEEN, LETHAL)) is None
+    # words are counted between whitespace, whatever it is
+    assert clf.context_reading(after(TWELVE.replace(" ", "\n  "), LETHAL)) is not None
+
+
+def test_context_words_is_configurable(tmp_path):
+    (tmp_path / "three").mkdir()
+    (tmp_path / "thirteen").mkdir()
+    three = classifier(LocalModelStorage(tmp_path / "three"), context_words=3)
+    assert three.context_reading(after(SHORT, LETHAL)) == f"{LETHAL} {SHORT}"
+    assert three.context_reading(after("is that really enough", LETHAL)) is None
+    assert three.context_reading(after(TWELVE, LETHAL)) is None
+    thirteen = classifier(LocalModelStorage(tmp_path / "thirteen"), context_words=13)
+    assert thirteen.context_reading(after(THIRTEEN, LETHAL)) == f"{LETHAL} {THIRTEEN}"
+
+
+def test_no_context_reading_of_a_message_follow_up_context_already_prefixed(storage):
+    """FollowUpContext put the previous message before the text and kept the visitor's own in own_text."""
+    clf = classifier(storage)
+    assert is_followup("and for xanax?") and len(PREFIXED.split()) <= 12
+    message = after(PREFIXED, TOOK, **{OWN_TEXT: "and for xanax?"})
+    assert clf.context_reading(message) is None
+    message.set(OWN_TEXT, None)  # the same message without the key is read in context
+    assert clf.context_reading(message) == f"{TOOK} {PREFIXED}"
+
+
+def test_process_sets_the_context_reading_with_its_probability_alone(trained, featurizer):
+    message = featurized_after(featurizer, SHORT, LETHAL)
+    trained.process([message])
+    reading, q = message.get(CONTEXT_PROBABILITY)
+    assert reading == f"{LETHAL} {SHORT}" and isinstance(q, float) and 0.0 < q < 1.0
+    assert isinstance(message.get(CONTEXT_PROBABILITY), list)
+    assert q == pytest.approx(probability_of(trained, featurizer, reading), abs=1e-4)
+    # the message's own probability is its own, not the reading's
+    assert message.get(DANGER_PROBABILITY) == pytest.approx(probability_of(trained, featurizer, SHORT), abs=1e-12)
+    assert message.get(DANGER_PROBABILITY) != pytest.approx(q, abs=1e-3)
+
+
+def test_the_context_reading_says_a_danger_only_after_one(trained, featurizer):
+    danger = featurized_after(featurizer, SHORT, "I am going to kill myself tonight")
+    question = featurized_after(featurizer, SHORT, "do you take insurance?")
+    trained.process([danger, question])
+    alone = danger.get(DANGER_PROBABILITY)
+    assert alone == pytest.approx(question.get(DANGER_PROBABILITY), abs=1e-12)
+    assert question.get(CONTEXT_PROBABILITY)[1] < 0.1 < alone < 0.5 < 0.9 < danger.get(CONTEXT_PROBABILITY)[1]
+
+
+@pytest.mark.parametrize("text, metadata, own_text", [
+    (SHORT, None, None),  # no previous message
+    (SHORT, {PREVIOUS_TEXT: "555-123-4567"}, None),  # a previous message without words
+    (THIRTEEN, {PREVIOUS_TEXT: LETHAL}, None),  # too long
+    (PREFIXED, {PREVIOUS_TEXT: TOOK}, "and for xanax?"),  # FollowUpContext read it already
+])
+def test_process_sets_no_context_reading_without_one(trained, featurizer, text, metadata, own_text):
+    message = after(text, metadata=metadata, **({OWN_TEXT: own_text} if own_text else {}))
+    featurizer.process([message])
+    trained.process([message])
+    assert isinstance(message.get(DANGER_PROBABILITY), float)
+    assert message.get(CONTEXT_PROBABILITY) is None
+
+
+def test_process_sets_no_context_reading_without_a_probability(trained, featurizer, storage):
+    raw = after(SHORT, LETHAL)  # no vector
+    trained.process([raw])
+    assert raw.get(DANGER_PROBABILITY) is None and raw.get(CONTEXT_PROBABILITY) is None
+    message = featurized_after(featurizer, SHORT, LETHAL)
+    SemanticCrisisClassifier({}, storage, Resource("semantic")).process([message])
+    assert message.get(DANGER_PROBABILITY) is None and message.get(CONTEXT_PROBABILITY) is None
+
+
+def test_the_context_reading_of_a_vector_only_model(trained, featurizer, storage):
+    alone = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=trained.weights[-384:],
+                                     bias=trained.bias)
+    message = featurized_after(featurizer, SHORT, LETHAL)
+    alone.process([message])
+    reading, q = message.get(CONTEXT_PROBABILITY)
+    assert reading == f"{LETHAL} {SHORT}"
+    assert q == pytest.approx(alone.probability(featurized(featurizer, reading)), abs=1e-4)
+
+
+def test_no_context_reading_from_a_model_on_vectors_of_another_size(storage):
+    """A model on 100-dimension vectors scores the message but cannot encode the reading."""
+    clf = SemanticCrisisClassifier({}, storage, Resource("semantic"), weights=np.full(100, 0.01), bias=0.0)
+    message = after(SHORT, LETHAL)
+    message.add_features(Features(np.ones((1, 100)), FEATURE_TYPE_SENTENCE, TEXT, ORIGIN))
+    clf.process([message])
+    assert isinstance(message.get(DANGER_PROBABILITY), float)
+    assert message.get(CONTEXT_PROBABILITY) is None
+
+
+def test_the_context_reading_is_not_in_the_parse_output(trained, featurizer):
+    message = featurized_after(featurizer, SHORT, LETHAL)
+    trained.process([message])
+    assert message.get(CONTEXT_PROBABILITY)
+    assert CONTEXT_PROBABILITY not in message.as_dict(only_output_properties=True)
+
+
+def context_cases(tmp_path: Path) -> Path:
+    return write_cases(tmp_path / "cases.yml", [
+        {"text": SHORT, "label": "emergency", "kind": "suicide", "style": "followup", "context": ["hi", LETHAL]},
+        {"text": TWELVE, "label": "emergency", "kind": "suicide", "style": "followup", "context": [LETHAL]},
+        {"text": THIRTEEN, "label": "emergency", "kind": "suicide", "style": "followup", "context": [LETHAL]},
+        {"text": "what about them", "label": "lookalike", "style": "followup", "context": ["are benzos addictive?"]},
+        {"text": SHORT, "label": "lookalike", "style": "followup", "context": ["555-123-4567"]},
+        {"text": SHORT, "label": "lookalike", "style": "plain"},
+    ])
+
+
+def test_labelled_examples_prefix_a_short_case_with_its_context(tmp_path):
+    path = context_cases(tmp_path)
+    assert labelled_examples([path]) == labelled_examples([path], 12) == [
+        (f"{LETHAL} {SHORT}", True),  # not a follow-up, but short: read after the last message of its context
+        (f"{LETHAL} {TWELVE}", True),  # context_words is inclusive
+        (THIRTEEN, True),  # one word too many
+        ("are benzos addictive? what about them", False),  # a follow-up
+        (SHORT, False),  # a phone number is not context
+        (SHORT, False),  # no context
+    ]
+
+
+def test_labelled_examples_respect_context_words(tmp_path):
+    path = context_cases(tmp_path)
+    assert [text for text, _ in labelled_examples([path], context_words=3)] == [
+        f"{LETHAL} {SHORT}", TWELVE, THIRTEEN, "are benzos addictive? what about them", SHORT, SHORT]
+    # a follow-up is prefixed whatever context_words is
+    assert [text for text, _ in labelled_examples([path], context_words=0)] == [
+        SHORT, TWELVE, THIRTEEN, "are benzos addictive? what about them", SHORT, SHORT]
+    assert [text for text, _ in labelled_examples([path], context_words=13)][:3] == [
+        f"{LETHAL} {SHORT}", f"{LETHAL} {TWELVE}", f"{LETHAL} {THIRTEEN}"]
+
+
+@pytest.mark.parametrize("context_words", [0, 5])
+def test_training_reads_the_labelled_cases_with_context_words(featurizer, storage, tmp_path, monkeypatch,
+                                                              context_words):
+    import bot.nlu.semantic_crisis as semantic_crisis
+
+    calls = []
+
+    def spy(paths, *args, **kwargs):
+        calls.append((list(paths), args, kwargs))
+        return []
+
+    monkeypatch.setattr(semantic_crisis, "labelled_examples", spy)
+    path = context_cases(tmp_path)
+    clf = classifier(storage, examples=[str(path)], context_words=context_words)
+    clf.train(nlu_data(featurizer))
+    assert len(calls) == 1
+    paths, args, kwargs = calls[0]
+    assert paths == [path] and (list(args) + list(kwargs.values())) == [context_words]
