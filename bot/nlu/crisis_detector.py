@@ -21,7 +21,9 @@ vector, trained on labelled emergencies and their look-alikes):
   miserable, where should she go?");
 - otherwise a short message read after the visitor's previous one (the classifier's context reading:
   "is that enough" after "how many would it take to not wake up") escalates from ``context_threshold``
-  (and ``benign_threshold`` when the message alone reads benign).
+  (and ``benign_threshold`` when the message alone reads benign), unless it is a question the intent
+  classifier answers and is sure of: "do you take insurance?" after an overdose is a new question (the
+  overdose escalated on its own turn), and its pair with the overdose would read as danger whatever it asked.
 
 The thresholds were chosen leaving one author out at a time over the labelled messages of
 ``data/crisis/`` (README, "The crisis layer"). A model trained without the classifier (no probability)
@@ -137,13 +139,21 @@ class CrisisDetector(ConfiguredComponent):
             return "classifier" if self._ngram_flags(message) and not benign else None
         if rule and not self._vetoed(message, p):
             return "rule"
-        if not rule and (not benign or p >= self.config["benign_threshold"]) and (
-                p >= self.config["semantic_threshold"] or (
-                p >= self.config["semantic_with_hint"]
-                and self._ngram_probability(message) >= self.config["ngram_hint"])) and (
-                p >= self.config["faq_threshold"] or not self._sure_question(message)):
+        if not rule and self._semantic_flags(message, p, benign):
             return "semantic"
         return "context" if self._in_context(message, benign) else None
+
+    def _semantic_flags(self, message: Message, p: float, benign: bool) -> bool:
+        """Whether the probability ``p`` escalates a message no rule flagged."""
+        hinted = (p >= self.config["semantic_with_hint"]
+                  and self._ngram_probability(message) >= self.config["ngram_hint"])
+        return (self._clears_benign(p, benign)
+                and (p >= self.config["semantic_threshold"] or hinted)
+                and (p >= self.config["faq_threshold"] or not self._sure_question(message)))
+
+    def _clears_benign(self, p: float, benign: bool) -> bool:
+        """A message the matcher reads as benign escalates only from ``benign_threshold``."""
+        return not benign or p >= self.config["benign_threshold"]
 
     def _sure_question(self, message: Message) -> bool:
         """Whether the intent classifier read a question it answers and is sure of the answer."""
@@ -153,12 +163,14 @@ class CrisisDetector(ConfiguredComponent):
         return bool(ranking) and ranking[0][1] >= self.config["faq_sure"]
 
     def _in_context(self, message: Message, benign: bool) -> bool:
-        """Whether the context reading (previous message, then this short one) escalates."""
+        """Whether the context reading (previous message, then this short one) escalates: not for a question
+        the intent classifier is sure of, which stands on its own words."""
         reading = message.get(CONTEXT_PROBABILITY)
         if not reading:
             return False
         q = float(reading[1])
-        return q >= self.config["context_threshold"] and (not benign or q >= self.config["benign_threshold"])
+        return (q >= self.config["context_threshold"] and self._clears_benign(q, benign)
+                and not self._sure_question(message))
 
     def _vetoed(self, message: Message, p: float) -> bool:
         """Whether the classifier overrules a rule's detection (see the module's docstring)."""

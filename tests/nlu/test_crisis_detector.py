@@ -7,7 +7,8 @@ a rule the probability escalates from ``semantic_threshold``, or from ``semantic
 intent gives emergency at least ``ngram_hint``; a benign message also needs ``benign_threshold``, and a
 question the intent classifier read as ``faq`` with an answer of at least ``faq_sure`` needs ``faq_threshold``.
 Otherwise a short message's context reading (the previous message then it) escalates from ``context_threshold``
-(and ``benign_threshold`` when the message alone reads benign), with the kind the matcher gives the reading.
+(and ``benign_threshold`` when the message alone reads benign), with the kind the matcher gives the reading,
+unless the message is a question the classifier is sure of (it stands on its own words).
 Without one (a model trained without the classifier) the rules and the n-gram intent decide alone.
 An n-gram emergency that does not escalate is demoted.
 """
@@ -972,20 +973,39 @@ def test_the_faq_guard_does_not_touch_the_rule_path(detector, text, p):
     assert kind_of(m) == ["overdose"] and processors_of(m) == [["rule:took_everything"]]
 
 
-def test_the_faq_guard_does_not_touch_the_context_path(detector):
-    """A sure question's context reading escalates from context_threshold, not faq_threshold."""
-    at, below = (answered(SHORT, 0.05, 0.99) for _ in range(2))
-    at.set(CONTEXT_PROBABILITY, [READING, 0.4])
-    below.set(CONTEXT_PROBABILITY, [READING, 0.3999])
-    # the guard stops the semantic path (0.5 is below faq_threshold); the context reading still escalates
-    guarded = answered(NO_RULE, 0.5, 0.99)
-    guarded.set(CONTEXT_PROBABILITY, [READING, 0.5])
-    assert [detector._classifier_flags(m, False, False) for m in (at, below, guarded)] == ["context", None, "context"]
-    detector.process([at, below, guarded])
-    for m in (at, guarded):
-        assert m.get("intent")["name"] == "emergency"
-        assert kind_of(m) == ["suicide"] and processors_of(m) == [["context"]]
-    assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
+@pytest.mark.parametrize("answer, q, expected", [
+    # a question the classifier is sure of (faq_sure, inclusive) stands on its own words, however high its pair
+    (0.7, 0.99, None),
+    (0.99, 0.4, None),
+    # below faq_sure the context reading escalates from context_threshold as ever
+    (0.6999, 0.4, "context"),
+    (0.6999, 0.3999, None),
+])
+def test_classifier_flags_reads_the_faq_guard_in_context(detector, answer, q, expected):
+    m = answered(SHORT, 0.05, answer)
+    m.set(CONTEXT_PROBABILITY, [READING, q])
+    assert detector._classifier_flags(m, False, False) == expected
+
+
+def test_a_sure_question_after_a_danger_is_answered_not_escalated_again(detector):
+    """"do you take insurance?" after an overdose: the pair reads as the overdose whatever follows it; the question
+    is new, the overdose escalated on its own turn. A short message the classifier is not sure of still escalates."""
+    question = "do you take insurance?"
+    sure, unsure = answered(question, 0.01, 0.99), answered(SHORT, 0.01, 0.5)
+    sure.set(CONTEXT_PROBABILITY, [f"{LETHAL} {question}", 0.99])
+    unsure.set(CONTEXT_PROBABILITY, [READING, 0.99])
+    detector.process([sure, unsure])
+    assert sure.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(sure)
+    assert unsure.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert kind_of(unsure) == ["suicide"] and processors_of(unsure) == [["context"]]
+
+
+def test_the_faq_guard_in_context_reads_only_an_faq_intent(detector):
+    """The same sure answer does not guard the context reading of a message whose intent is not faq."""
+    m = answered(SHORT, 0.01, 0.99, "greet", 0.9, [{"name": "greet", "confidence": 0.9}])
+    m.set(CONTEXT_PROBABILITY, [READING, 0.5])
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["context"]]
 
 
 def test_faq_sure_is_configurable(matcher):
