@@ -180,3 +180,39 @@ def test_the_visitors_own_reassurance_overrules_the_classifier(matcher, text):
 def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     # dropped by the rules as a question, but left to the classifier: never vetoed
     assert matcher.assess("is it normal that he is not breathing?").benign is None
+
+
+@pytest.mark.parametrize("text, rule, kind", [
+    # a plain "I'm not safe" (the words crisis lines ask about), however it goes on
+    ("honestly i'm not safe tonight", "not_safe", "general"),
+    ("I don't feel safe with myself right now", "not_safe", "general"),
+    ("i cant keep myself safe anymore", "not_safe", "general"),
+    # "something is very wrong" with urgency; asking for help now
+    ("something is seriously wrong with my mom right now, please help", "something_wrong_now", "general"),
+    ("we need help now, she's acting so strange", "something_wrong_now", "general"),
+    # clinical words for suicide now
+    ("pt here, active SI, i have a plan", "clinical_suicidal", "suicide"),
+    ("suicidal ideation with a plan since this morning", "clinical_suicidal", "suicide"),
+    # someone who is blue; fainting in clinical words
+    ("my boyfriend is all blue and quiet", "breathing", "medical"),
+    ("two syncopal episodes this morning and my heart is racing", "collapse", "medical"),
+    # a few words of Spanish about someone else
+    ("mi papá dice que se quiere matar", "other_language", "general"),
+])
+def test_plain_clinical_and_spanish_statements_of_danger_escalate(matcher, text, rule, kind):
+    detection = matcher.detect(text)
+    assert detection is not None, matcher.explain(text)
+    assert (detection.rule, detection.kind) == (rule, kind)
+
+
+@pytest.mark.parametrize("text", [
+    "is it not safe to stop cold turkey?",
+    "I'm not safe to drive after my evening dose, can someone else bring me?",
+    "I don't feel safe tapering on my own, is inpatient better?",
+    "something is very wrong with my insurance card",
+    "I'm feeling blue since I started the taper, is that common?",
+    "I fainted once in 2019, does that matter for admission?",
+    "what does active SI mean on my intake form?",
+])
+def test_the_same_words_about_something_else_do_not_escalate(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
