@@ -52,6 +52,11 @@ def is_followup(text: str, max_words: int = 8) -> bool:
     return False
 
 
+def read_after(previous: str, text: str) -> str:
+    """``text`` read after the visitor's ``previous`` message, as every reader of a follow-up sees it."""
+    return f"{previous.strip()} {text.strip()}"
+
+
 def gives_context(previous: str) -> bool:
     """Whether the previous message can give a follow-up its topic: words, not a phone number or an
     e-mail address (answers to the callback form are not context for the question after them)."""
@@ -79,5 +84,5 @@ class FollowUpContext(ConfiguredComponent):
             if (isinstance(previous, str) and gives_context(previous)
                     and is_followup(text, self.config["max_words"])):
                 message.set(OWN_TEXT, text)
-                message.set(TEXT, f"{previous.strip()} {text}")
+                message.set(TEXT, read_after(previous, text))
         return messages

@@ -37,7 +37,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.channels.context import PREVIOUS_TEXT
 from bot.names import CLAUSE_PROBABILITIES, CONTEXT_PROBABILITY, DANGER_PROBABILITY, EMERGENCY_INTENT, OWN_TEXT
 from bot.nlu.embeddings import DIMENSIONS, load_encoder
-from bot.nlu.followup import gives_context, is_followup
+from bot.nlu.followup import gives_context, is_followup, read_after
 from bot.nlu.sentence_embedder import SentenceEmbeddingFeaturizer, embedding_of
 from bot.settings import ROOT
 
@@ -77,7 +77,7 @@ def labelled_examples(paths: Sequence[Path], context_words: int = 12) -> List[tu
             previous = case.context[-1] if case.context else None
             if previous and gives_context(previous) and (
                     is_followup(text) or len(text.split()) <= context_words):
-                text = f"{previous.strip()} {text}"
+                text = read_after(previous, text)
             out.append((text, case.emergency))
     return out
 
@@ -255,7 +255,7 @@ class SemanticCrisisClassifier(GraphComponent):
             return None
         if len(text.split()) > self.config["context_words"]:
             return None
-        return f"{previous.strip()} {text}"
+        return read_after(previous, text)
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets ``danger_probability`` on each message that has a vector (each clause's, its context reading's)."""

@@ -52,3 +52,13 @@ def test_contracted_and_possessive_pronouns_lean_on_the_previous_message(text):
     from bot.nlu.followup import is_followup
 
     assert is_followup(text)
+
+
+@pytest.mark.parametrize("previous, text, expected", [
+    ("what are the symptoms?", "how long do they last?", "what are the symptoms? how long do they last?"),
+    ("  what are the symptoms?\n", " how long do they last?  ", "what are the symptoms? how long do they last?"),
+])
+def test_read_after_joins_the_two_messages_with_one_space(previous, text, expected):
+    from bot.nlu.followup import read_after
+
+    assert read_after(previous, text) == expected

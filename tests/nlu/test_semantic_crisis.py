@@ -509,14 +509,15 @@ def test_relative_example_paths_are_read_from_the_project(storage, tmp_path):
 def test_labelled_examples_prefix_a_short_follow_up_with_its_context(tmp_path):
     long_reply = "he is still not waking up and his lips are going blue, what do I do now please"
     path = write_cases(tmp_path / "cases.yml", [
-        {"text": "he is still not waking up", "label": "emergency", "kind": "overdose", "style": "followup",
-         "context": ["hello", "my brother took a whole bottle of oxy"]},
+        {"text": "he is still not waking up ", "label": "emergency", "kind": "overdose", "style": "followup",
+         "context": ["hello", " my brother took a whole bottle of oxy"]},
         {"text": long_reply, "label": "emergency", "kind": "overdose", "style": "followup",
          "context": ["my brother took a whole bottle of oxy"]},
         {"text": "is it still open?", "label": "lookalike", "style": "followup", "context": ["555-123-4567"]},
         {"text": "I overdosed in 2015, how does your program work?", "label": "lookalike", "style": "history"},
     ])
     assert labelled_examples([path]) == [
+        # read as the pipeline reads it (bot.nlu.followup.read_after): no space kept at either end
         ("my brother took a whole bottle of oxy he is still not waking up", True),
         (long_reply, True),
         ("is it still open?", False),  # a phone number is not context
