@@ -795,22 +795,15 @@ def test_the_context_kind_prefers_the_detection_to_the_first_match(matcher):
     assert all(processors_of(m) == [["context"]] for m in messages)
 
 
-def test_a_benign_message_needs_benign_threshold_in_context(detector):
-    """The message alone is benign (past): its context reading needs benign_threshold, not context_threshold."""
-    below, at = (in_context(SHORT_BENIGN, 0.05, BENIGN_READING, q) for q in (0.8999, 0.9))
-    detector.process([below, at])
+@pytest.mark.parametrize("config, threshold", [({}, 0.9), ({"benign_threshold": 0.5}, 0.5)])
+def test_a_benign_message_needs_benign_threshold_in_context(matcher, config, threshold):
+    """The message alone is benign (past): its context reading needs benign_threshold (default or configured), not
+    context_threshold; the kind is the reading's (suicide), not the message's own (overdose)."""
+    below, at = (in_context(SHORT_BENIGN, 0.05, BENIGN_READING, q) for q in (threshold - 0.0001, threshold))
+    CrisisDetector(config, matcher=matcher).process([below, at])
     assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
-    # the reading's kind (suicide), not the message's own (overdose)
     assert at.get("intent")["name"] == "emergency"
     assert kind_of(at) == ["suicide"] and processors_of(at) == [["context"]]
-
-
-def test_benign_threshold_in_context_is_configurable(matcher):
-    lenient = CrisisDetector({"benign_threshold": 0.5}, matcher=matcher)
-    below, at = (in_context(SHORT_BENIGN, 0.05, BENIGN_READING, q) for q in (0.49, 0.5))
-    lenient.process([below, at])
-    assert below.get("intent")["name"] == "faq" and not kind_of(below)
-    assert at.get("intent")["name"] == "emergency" and processors_of(at) == [["context"]]
 
 
 def test_a_standing_rule_comes_before_the_context(detector):
