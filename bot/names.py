@@ -24,7 +24,8 @@ OWN_TEXT = "own_text"
 DANGER_PROBABILITY = "danger_probability"
 #: Each clause of a message of several, with its danger probability ([[clause, probability], ...])
 CLAUSE_PROBABILITIES = "clause_danger_probabilities"
-#: A short message read after the visitor's previous one, with its danger probability ([text, probability])
+#: A short message read after the visitor's previous one: [the pair's text, the pair's danger probability, the
+#: previous message's own]
 CONTEXT_PROBABILITY = "context_danger_probability"
 
 # Slots

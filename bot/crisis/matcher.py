@@ -34,6 +34,8 @@ PATTERNS_PATH = Path(__file__).resolve().parent / "patterns.yml"
 CONTEXTS = ("strict", "always", "urgent")
 SENTENCE_BREAKS = {".", "!", "?", ";", "...", "\n"}
 CLAUSE_BREAKS = {",", ":", "-", "but", "and", "so", "because", "cuz", "though"}
+# "cause" followed by a subject is "because" ("asking cause I took ..."), not the verb ("can it cause seizures")
+CONJUNCTION_SUBJECTS = {"i", "im", "i'm", "he", "she", "we", "they", "hes", "shes", "theyre", "ive"}
 PAST_SEASONS = {"year", "spring", "summer", "fall", "autumn", "winter", "month", "decade", "christmas"}
 PAST_AGES = {"a", "young", "little", "small", "kid", "child", "teen", "teenager", "girl", "boy", "baby", "toddler"}
 RECENT_UNITS = {"minute", "minutes", "min", "mins", "second", "seconds", "hour", "hours", "hr", "hrs",
@@ -248,6 +250,14 @@ class CrisisMatcher:
                 return True
         return self._contains_seq(norms, self.strong_history)
 
+    def _hypothetical(self, doc: Doc, i: int) -> bool:
+        """Whether token ``i`` makes its clause hypothetical: "cause" does ("can withdrawal cause seizures"),
+        not when it means "because" and a subject follows ("asking cause I already took ...")."""
+        if doc[i].norm_ not in self.hypothetical:
+            return False
+        following = doc[i + 1].norm_ if i + 1 < len(doc) else ""
+        return not (doc[i].norm_ == "cause" and following in CONJUNCTION_SUBJECTS)
+
     def _negated_inside(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> bool:
         """A negator inside a match ("I am not suicidal"), unless the rule is about negation."""
         if rule.get("negation_inside_ok"):
@@ -261,7 +271,7 @@ class CrisisMatcher:
         s, e = self._sentence(doc, start, end)
         cs, _ = self._clause(doc, start, end)
         norms = [t.norm_ for t in doc[s:e]]
-        if any(t.norm_ in self.hypothetical for t in doc[cs:start]):
+        if any(self._hypothetical(doc, i) for i in range(cs, start)):
             return "hypothetical"
         if self._contains_seq(norms, self.resolved):
             return "resolved"

@@ -21,7 +21,9 @@ vector, trained on labelled emergencies and their look-alikes):
   miserable, where should she go?");
 - otherwise a short message read after the visitor's previous one (the classifier's context reading:
   "is that enough" after "how many would it take to not wake up") escalates from ``context_threshold``
-  (and ``benign_threshold`` when the message alone reads benign), unless it is a question the intent
+  (and ``benign_threshold`` when the message alone reads benign) if the message or the previous one has at
+  least ``context_part`` on its own (two plainly harmless messages, such as two answers of the callback form,
+  do not make a danger by being joined), unless it is a question the intent
   classifier answers and is sure of: "do you take insurance?" after an overdose is a new question (the
   overdose escalated on its own turn), and its pair with the overdose would read as danger whatever it asked.
 
@@ -95,8 +97,10 @@ class CrisisDetector(ConfiguredComponent):
             # escalates without a rule only from faq_threshold
             "faq_sure": 0.7,
             "faq_threshold": 0.6,
-            # a short message read after the previous one escalates from this probability
+            # a short message read after the previous one escalates from this probability...
             "context_threshold": 0.4,
+            # ... when the message or the previous one, read alone, has at least this much danger
+            "context_part": 0.05,
         }
 
     def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
@@ -164,12 +168,15 @@ class CrisisDetector(ConfiguredComponent):
 
     def _in_context(self, message: Message, benign: bool) -> bool:
         """Whether the context reading (previous message, then this short one) escalates: not for a question
-        the intent classifier is sure of, which stands on its own words."""
+        the intent classifier is sure of, which stands on its own words, nor for two messages that each read as
+        plainly harmless alone (the callback form's "nothing else" then "about my mother")."""
         reading = message.get(CONTEXT_PROBABILITY)
         if not reading:
             return False
-        q = float(reading[1])
+        q, previous = float(reading[1]), float(reading[2])
+        own = float(message.get(DANGER_PROBABILITY) or 0.0)
         return (q >= self.config["context_threshold"] and self._clears_benign(q, benign)
+                and max(own, previous) >= self.config["context_part"]
                 and not self._sure_question(message))
 
     def _vetoed(self, message: Message, p: float) -> bool:

@@ -269,8 +269,10 @@ class SemanticCrisisClassifier(GraphComponent):
                 message.set(CLAUSE_PROBABILITIES, [[part, q] for part, q in parts])
             reading = self.context_reading(message) if self._vector_size() == DIMENSIONS else None
             if reading is not None:
-                row = self._features([reading], load_encoder().encode([reading]))
-                message.set(CONTEXT_PROBABILITY, [reading, self._probabilities(row)[0]])
+                # the pair, and the previous message alone (one encoder call for both)
+                texts = [reading, str(message.get("metadata")[PREVIOUS_TEXT]).strip()]
+                q, previous = self._probabilities(self._features(texts, load_encoder().encode(texts)))
+                message.set(CONTEXT_PROBABILITY, [reading, q, previous])
             logger.debug("semantic crisis probability %.3f (clauses %s) for %r", p,
                          [round(q, 3) for _, q in parts], message.get(TEXT))
         return messages

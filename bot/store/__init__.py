@@ -60,8 +60,17 @@ def ensure_tables(eng: Engine) -> Engine:
     for module in TABLE_MODULES:
         importlib.import_module(module)  # registers its tables on METADATA
     with _CREATE_LOCK:
-        try:
-            METADATA.create_all(eng)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            METADATA.create_all(eng)  # another process created some just now: check again, once
+        for table in METADATA.sorted_tables:
+            _create_table(eng, table)
     return eng
+
+
+def _create_table(eng: Engine, table: sa.Table) -> None:
+    """Creates ``table`` (and its indexes) if missing. Several processes start at once (the Rasa server, the
+    action server, the staff site): when another one created it between the check and the CREATE, the error
+    is the database saying so, and the table is there."""
+    try:
+        table.create(eng, checkfirst=True)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+        if not sa.inspect(eng).has_table(table.name):
+            raise

@@ -192,10 +192,12 @@ def test_the_default_thresholds_and_no_removed_keys():
     config = CrisisDetector.get_default_config()
     assert {k: config[k] for k in ("classifier_threshold", "rule_veto", "clause_veto", "veto_min_words",
                                    "veto_ngram", "semantic_threshold", "semantic_with_hint", "ngram_hint",
-                                   "benign_threshold", "faq_sure", "faq_threshold", "context_threshold")} == {
+                                   "benign_threshold", "faq_sure", "faq_threshold", "context_threshold",
+                                   "context_part")} == {
         "classifier_threshold": 0.3, "rule_veto": 0.005, "clause_veto": 0.02, "veto_min_words": 8,
         "veto_ngram": 0.3, "semantic_threshold": 0.4, "semantic_with_hint": 0.1, "ngram_hint": 0.03,
-        "benign_threshold": 0.9, "faq_sure": 0.7, "faq_threshold": 0.6, "context_threshold": 0.4}
+        "benign_threshold": 0.9, "faq_sure": 0.7, "faq_threshold": 0.6, "context_threshold": 0.4,
+        "context_part": 0.05}
     assert CrisisDetector({}, matcher=object()).config == config
     assert not {"semantic_confirm", "benign_override_semantic", "benign_override_ngram"} & set(config)
     assert not hasattr(CrisisDetector, "_sure")
@@ -665,10 +667,11 @@ BENIGN_READING = f"{LETHAL} {SHORT_BENIGN}"  # no rule, benign (history), kind s
 EIGHT_READING = f"{LETHAL} {EIGHT}"  # EIGHT's rule is overdose, the pair's is suicide
 
 
-def in_context(text, p, reading, q, intent="faq", confidence=0.9, ranking=None):
-    """A message with danger probability ``p`` whose context reading ``reading`` has probability ``q``."""
+def in_context(text, p, reading, q, intent="faq", confidence=0.9, ranking=None, previous=0.5):
+    """A message with danger probability ``p`` whose context reading ``reading`` has probability ``q`` (the
+    previous message alone: ``previous``)."""
     m = semantic(text, p, intent, confidence, ranking)
-    m.set(CONTEXT_PROBABILITY, [reading, q])
+    m.set(CONTEXT_PROBABILITY, [reading, q, previous])
     return m
 
 
@@ -717,7 +720,7 @@ def test_classifier_flags_reads_the_context(detector, p, rule, benign, q, expect
     if p is not None:
         m.set("danger_probability", p)
     if q is not None:
-        m.set(CONTEXT_PROBABILITY, ["some previous message " + m.get("text"), q])
+        m.set(CONTEXT_PROBABILITY, ["some previous message " + m.get("text"), q, 0.5])
     assert detector._classifier_flags(m, rule, benign) == expected
 
 
@@ -804,6 +807,38 @@ def test_a_benign_message_needs_benign_threshold_in_context(matcher, config, thr
     assert below.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(below)
     assert at.get("intent")["name"] == "emergency"
     assert kind_of(at) == ["suicide"] and processors_of(at) == [["context"]]
+
+
+@pytest.mark.parametrize("own, previous, expected", [
+    # the message or the previous one, alone, from context_part (inclusive)
+    (0.05, 0.0, "context"),
+    (0.0, 0.05, "context"),
+    (0.0, 0.99, "context"),
+    # two plainly harmless messages joined do not make a danger, however the pair reads
+    (0.0499, 0.0499, None),
+    (0.0, 0.0, None),
+])
+def test_a_context_reading_needs_one_part_with_some_danger(detector, own, previous, expected):
+    m = in_context(SHORT, own, READING, 0.99, previous=previous)
+    assert detector._classifier_flags(m, False, False) == expected
+    detector.process([m])
+    assert (m.get("intent")["name"] == "emergency") is (expected == "context")
+
+
+def test_the_callback_forms_answers_joined_do_not_escalate(detector):
+    """"nothing else" then "about my mother" read 50% as a pair, each about 1% alone (a CI failure)."""
+    m = in_context("about my mother", 0.009, "nothing else about my mother", 0.502, "inform", 0.9,
+                   [{"name": "inform", "confidence": 0.9}], previous=0.0)
+    detector.process([m])
+    assert m.get("intent") == {"name": "inform", "confidence": 0.9} and not kind_of(m)
+
+
+def test_context_part_is_configurable(matcher):
+    strict = CrisisDetector({"context_part": 0.5}, matcher=matcher)
+    below, at = (in_context(SHORT, 0.05, READING, 0.99, previous=q) for q in (0.4999, 0.5))
+    strict.process([below, at])
+    assert below.get("intent")["name"] == "faq" and at.get("intent")["name"] == "emergency"
+    assert processors_of(at) == [["context"]]
 
 
 def test_a_standing_rule_comes_before_the_context(detector):
@@ -976,7 +1011,7 @@ def test_the_faq_guard_does_not_touch_the_rule_path(detector, text, p):
 ])
 def test_classifier_flags_reads_the_faq_guard_in_context(detector, answer, q, expected):
     m = answered(SHORT, 0.05, answer)
-    m.set(CONTEXT_PROBABILITY, [READING, q])
+    m.set(CONTEXT_PROBABILITY, [READING, q, 0.5])
     assert detector._classifier_flags(m, False, False) == expected
 
 
@@ -985,8 +1020,8 @@ def test_a_sure_question_after_a_danger_is_answered_not_escalated_again(detector
     is new, the overdose escalated on its own turn. A short message the classifier is not sure of still escalates."""
     question = "do you take insurance?"
     sure, unsure = answered(question, 0.01, 0.99), answered(SHORT, 0.01, 0.5)
-    sure.set(CONTEXT_PROBABILITY, [f"{LETHAL} {question}", 0.99])
-    unsure.set(CONTEXT_PROBABILITY, [READING, 0.99])
+    sure.set(CONTEXT_PROBABILITY, [f"{LETHAL} {question}", 0.99, 0.99])
+    unsure.set(CONTEXT_PROBABILITY, [READING, 0.99, 0.99])
     detector.process([sure, unsure])
     assert sure.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(sure)
     assert unsure.get("intent") == {"name": "emergency", "confidence": 1.0}
@@ -996,7 +1031,7 @@ def test_a_sure_question_after_a_danger_is_answered_not_escalated_again(detector
 def test_the_faq_guard_in_context_reads_only_an_faq_intent(detector):
     """The same sure answer does not guard the context reading of a message whose intent is not faq."""
     m = answered(SHORT, 0.01, 0.99, "greet", 0.9, [{"name": "greet", "confidence": 0.9}])
-    m.set(CONTEXT_PROBABILITY, [READING, 0.5])
+    m.set(CONTEXT_PROBABILITY, [READING, 0.5, 0.5])
     detector.process([m])
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["context"]]
 

@@ -647,10 +647,13 @@ def test_no_context_reading_of_a_message_follow_up_context_already_prefixed(stor
 
 
 def test_process_sets_the_context_reading_with_its_probability_alone(trained, featurizer):
-    message = featurized_after(featurizer, SHORT, LETHAL)
+    message = featurized_after(featurizer, SHORT, f" {LETHAL} ")
     trained.process([message])
-    reading, q = message.get(CONTEXT_PROBABILITY)
+    reading, q, previous = message.get(CONTEXT_PROBABILITY)
     assert reading == f"{LETHAL} {SHORT}" and isinstance(q, float) and 0.0 < q < 1.0
+    # the previous message read alone, as it was read on its own turn
+    assert previous == pytest.approx(probability_of(trained, featurizer, LETHAL), abs=1e-4)
+    assert previous != pytest.approx(q, abs=1e-3)
     assert isinstance(message.get(CONTEXT_PROBABILITY), list)
     assert q == pytest.approx(probability_of(trained, featurizer, reading), abs=1e-4)
     # the message's own probability is its own, not the reading's
@@ -695,9 +698,10 @@ def test_the_context_reading_of_a_vector_only_model(trained, featurizer, storage
                                      bias=trained.bias)
     message = featurized_after(featurizer, SHORT, LETHAL)
     alone.process([message])
-    reading, q = message.get(CONTEXT_PROBABILITY)
+    reading, q, previous = message.get(CONTEXT_PROBABILITY)
     assert reading == f"{LETHAL} {SHORT}"
     assert q == pytest.approx(alone.probability(featurized(featurizer, reading)), abs=1e-4)
+    assert previous == pytest.approx(alone.probability(featurized(featurizer, LETHAL)), abs=1e-4)
 
 
 def test_no_context_reading_from_a_model_on_vectors_of_another_size(storage):
