@@ -211,6 +211,7 @@ def test_plain_clinical_and_spanish_statements_of_danger_escalate(matcher, text,
     "I don't feel safe tapering on my own, is inpatient better?",
     "something is very wrong with my insurance card",
     "I'm feeling blue since I started the taper, is that common?",
+    "my mom is so blue since dad died, she misses him every day",
     "I fainted once in 2019, does that matter for admission?",
     "what does active SI mean on my intake form?",
 ])
