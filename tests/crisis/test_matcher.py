@@ -198,8 +198,13 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("two syncopal episodes this morning and my heart is racing", "collapse", "medical"),
     # a few words of Spanish about someone else
     ("mi papá dice que se quiere matar", "other_language", "general"),
+    # "cause" meaning "because" does not make the clause hypothetical
+    ("how long is the intake call? asking cause I already took like 15 ativan", "took_everything", "overdose"),
+    # a place chosen, or drawn closer to
+    ("I've picked the overpass, it's decided", "plan_place", "suicide"),
+    ("at the station, leaning closer to the platform tracks", "plan_place", "suicide"),
 ])
-def test_plain_clinical_and_spanish_statements_of_danger_escalate(matcher, text, rule, kind):
+def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
     assert detection is not None, matcher.explain(text)
     assert (detection.rule, detection.kind) == (rule, kind)
@@ -214,29 +219,12 @@ def test_plain_clinical_and_spanish_statements_of_danger_escalate(matcher, text,
     "my mom is so blue since dad died, she misses him every day",
     "I fainted once in 2019, does that matter for admission?",
     "what does active SI mean on my intake form?",
-])
-def test_the_same_words_about_something_else_do_not_escalate(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
-
-
-@pytest.mark.parametrize("text, rule", [
-    # "cause" meaning "because" does not make the clause hypothetical
-    ("how long is the intake call? asking cause I already took like 15 ativan", "took_everything"),
-    # a place chosen, or drawn closer to
-    ("I've picked the overpass, it's decided", "plan_place"),
-    ("at the station, leaning closer to the platform tracks", "plan_place"),
-])
-def test_plans_and_asides_told_plainly_escalate(matcher, text, rule):
-    detection = matcher.detect(text)
-    assert detection is not None and detection.rule == rule, matcher.explain(text)
-
-
-@pytest.mark.parametrize("text", [
+    # "cause" as a verb; places in ordinary life
     "can withdrawal cause me to take too many by accident?",
     "could stopping cause 15 different symptoms at once?",
     "we picked the bridge club for my mom's birthday",
     "I chose a cliff for my landscape painting class",
     "the kids keep stepping closer to the edge of the pool",
 ])
-def test_cause_as_a_verb_and_places_in_ordinary_life_do_not_escalate(matcher, text):
+def test_the_same_words_about_something_else_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
