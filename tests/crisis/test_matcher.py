@@ -52,6 +52,21 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
     "I want to take all my doses at night, is that ok?",
     "",
     "   ",
+    # the same words as the rules for "I'm not safe", a person who is blue, clinical words, about something else
+    "is it not safe to stop cold turkey?",
+    "I'm not safe to drive after my evening dose, can someone else bring me?",
+    "I don't feel safe tapering on my own, is inpatient better?",
+    "something is very wrong with my insurance card",
+    "I'm feeling blue since I started the taper, is that common?",
+    "my mom is so blue since dad died, she misses him every day",
+    "I fainted once in 2019, does that matter for admission?",
+    "what does active SI mean on my intake form?",
+    # "cause" as a verb; places in ordinary life
+    "can withdrawal cause me to take too many by accident?",
+    "could stopping cause 15 different symptoms at once?",
+    "we picked the bridge club for my mom's birthday",
+    "I chose a cliff for my landscape painting class",
+    "the kids keep stepping closer to the edge of the pool",
 ])
 def test_questions_and_figures_of_speech_are_not_emergencies(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
@@ -208,23 +223,3 @@ def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text,
     detection = matcher.detect(text)
     assert detection is not None, matcher.explain(text)
     assert (detection.rule, detection.kind) == (rule, kind)
-
-
-@pytest.mark.parametrize("text", [
-    "is it not safe to stop cold turkey?",
-    "I'm not safe to drive after my evening dose, can someone else bring me?",
-    "I don't feel safe tapering on my own, is inpatient better?",
-    "something is very wrong with my insurance card",
-    "I'm feeling blue since I started the taper, is that common?",
-    "my mom is so blue since dad died, she misses him every day",
-    "I fainted once in 2019, does that matter for admission?",
-    "what does active SI mean on my intake form?",
-    # "cause" as a verb; places in ordinary life
-    "can withdrawal cause me to take too many by accident?",
-    "could stopping cause 15 different symptoms at once?",
-    "we picked the bridge club for my mom's birthday",
-    "I chose a cliff for my landscape painting class",
-    "the kids keep stepping closer to the edge of the pool",
-])
-def test_the_same_words_about_something_else_do_not_escalate(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
