@@ -247,6 +247,11 @@ class SemanticCrisisClassifier(GraphComponent):
         ``context_words`` or empty, or when :class:`bot.nlu.followup.FollowUpContext` already put the
         previous message before it (its own probability is then the pair's).
         """
+        previous = self.context_of(message)
+        return None if previous is None else read_after(previous, message.get(TEXT) or "")
+
+    def context_of(self, message: Message) -> str | None:
+        """The previous message that gives ``message`` its context reading (see :meth:`context_reading`)."""
         if message.get(OWN_TEXT) is not None:
             return None
         previous = (message.get("metadata") or {}).get(PREVIOUS_TEXT)
@@ -255,7 +260,7 @@ class SemanticCrisisClassifier(GraphComponent):
             return None
         if len(text.split()) > self.config["context_words"]:
             return None
-        return read_after(previous, text)
+        return previous
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets ``danger_probability`` on each message that has a vector (each clause's, its context reading's)."""
@@ -267,10 +272,11 @@ class SemanticCrisisClassifier(GraphComponent):
             parts = self.clause_probabilities(message.get(TEXT) or "")
             if parts:
                 message.set(CLAUSE_PROBABILITIES, [[part, q] for part, q in parts])
-            reading = self.context_reading(message) if self._vector_size() == DIMENSIONS else None
-            if reading is not None:
+            previous_text = self.context_of(message) if self._vector_size() == DIMENSIONS else None
+            if previous_text is not None:
                 # the pair, and the previous message alone (one encoder call for both)
-                texts = [reading, str(message.get("metadata")[PREVIOUS_TEXT]).strip()]
+                reading = read_after(previous_text, message.get(TEXT) or "")
+                texts = [reading, previous_text.strip()]
                 q, previous = self._probabilities(self._features(texts, load_encoder().encode(texts)))
                 message.set(CONTEXT_PROBABILITY, [reading, q, previous])
             logger.debug("semantic crisis probability %.3f (clauses %s) for %r", p,
