@@ -34,6 +34,8 @@ PATTERNS_PATH = Path(__file__).resolve().parent / "patterns.yml"
 CONTEXTS = ("strict", "always", "urgent")
 SENTENCE_BREAKS = {".", "!", "?", ";", "...", "\n"}
 CLAUSE_BREAKS = {",", ":", "-", "but", "and", "so", "because", "cuz", "though"}
+#: The two pieces spaCy splits "gonna" and "gotta" into, read as the words they stand for
+SPLIT_WORDS = {("gon", "na"): ("going", "to"), ("got", "ta"): ("got", "to")}
 # "cause" followed by a subject is "because" ("asking cause I took ..."), not the verb ("can it cause seizures")
 CONJUNCTION_SUBJECTS = {"i", "im", "i'm", "he", "she", "we", "they", "hes", "shes", "theyre", "ive"}
 PAST_SEASONS = {"year", "spring", "summer", "fall", "autumn", "winter", "month", "decade", "christmas"}
@@ -181,6 +183,10 @@ class CrisisMatcher:
                 word = squashed if squashed in self.lemmas or squashed in self.fuzzy_words else word
             token.norm_ = word
             token.lemma_ = self.lemmas.get(word, word)
+        for token, following in zip(doc, doc[1:]):
+            words = SPLIT_WORDS.get((token.lower_, following.lower_)) if not token.whitespace_ else None
+            for piece, word in zip((token, following), words or ()):
+                piece.norm_, piece.lemma_ = word, self.lemmas.get(word, word)
         return doc
 
     # ------------------------------------------------------------------ context

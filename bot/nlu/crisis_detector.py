@@ -9,9 +9,8 @@ vector, trained on labelled emergencies and their look-alikes):
   probability is below ``rule_veto`` (the classifier is all but certain it is a look-alike: "his
   doctor wants to cut him off quickly", "for a psychology paper: why is delirium an emergency?") and, in a message of
   several clauses, each clause where a rule fires on its own is below ``clause_veto``: a danger told in
-  one clause is not vetoed by a question elsewhere, and a short message ("i think i od'd") never is, nor
-  one the n-gram intent gives ``emergency`` at least ``veto_ngram`` (two readers saying danger stand: "i
-  took my whole taper supply at once because i'm done");
+  one clause that reads as danger alone is not vetoed by a question elsewhere, and a short message ("i
+  think i od'd") never is;
 - without a rule, the probability escalates from ``semantic_threshold``, or from
   ``semantic_with_hint`` when the n-gram intent classifier gives the ``emergency`` intent at least
   ``ngram_hint`` (its doubt keeps odd off-topic messages out);
@@ -81,11 +80,9 @@ class CrisisDetector(ConfiguredComponent):
             # a rule's detection stands unless the danger probability is below this
             "rule_veto": 0.005,
             # ... and no clause where a rule fires has this probability
-            "clause_veto": 0.02,
+            "clause_veto": 0.6,
             # ... in a message of at least this many words
             "veto_min_words": 8,
-            # ... and the n-gram intent gives emergency less than this (two readers saying danger stand)
-            "veto_ngram": 0.3,
             # without a rule: the danger probability that escalates on its own...
             "semantic_threshold": 0.4,
             # ... and the one that escalates when the n-gram intent gives emergency at least ngram_hint
@@ -182,8 +179,7 @@ class CrisisDetector(ConfiguredComponent):
     def _vetoed(self, message: Message, p: float) -> bool:
         """Whether the classifier overrules a rule's detection (see the module's docstring)."""
         text = message.get(TEXT) or ""
-        if (p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]
-                or self._ngram_probability(message) >= self.config["veto_ngram"]):
+        if p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]:
             return False
         parts = message.get(CLAUSE_PROBABILITIES) or []
         flagged = [q for clause, q in parts if self.matcher.detect(clause) is not None] or [q for _, q in parts]

@@ -58,6 +58,14 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
     "I don't feel safe tapering on my own, is inpatient better?",
     "something is very wrong with my insurance card",
     "I'm feeling blue since I started the taper, is that common?",
+    # the same words as the means-at-hand, lethal-amount, heart-rate, mixing and threat rules, with nobody in danger
+    "the gun is locked in the safe and my husband has the only key",
+    "I live by the train tracks, is there a bus to your center?",
+    "what is the lethal dose of xanax? asking for my pharmacology exam",
+    "my heart rate was 160 on the treadmill at my physical last year",
+    "I'm nervous about the taper but I'm going through with it",
+    "is it dangerous to take valium and drink beer?",
+    "the new manager says everyone at work gets a bonus tomorrow 🎉",
     "my mom is so blue since dad died, she misses him every day",
     "I fainted once in 2019, does that matter for admission?",
     "what does active SI mean on my intake form?",
@@ -218,6 +226,17 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     # a place chosen, or drawn closer to
     ("I've picked the overpass, it's decided", "plan_place", "suicide"),
     ("at the station, leaning closer to the platform tracks", "plan_place", "suicide"),
+    # "gonna" (spaCy's two pieces "gon" "na") reads as "going to"
+    ("legs all weak, im gonna pass out", "collapse", "medical"),
+    ("im gonna jump", "suicide_plan_means", "suicide"),
+    # the means at hand; a lethal amount for one's own weight; a racing heart; mixing about to happen; a threat
+    ("the knife is right next to me and i keep looking at it", "means_at_hand", "suicide"),
+    ("parked by the railroad tracks waiting for the 11pm", "means_at_hand", "suicide"),
+    ("fatal dose of klonopin for 60 kg?", "lethal_for_weight", "suicide"),
+    ("pulse is 185 and i feel faint", "heart_rate", "medical"),
+    ("she's about to take her bars with vodka at this party", "mixing_now", "overdose"),
+    ("they will all pay at school 🔫", "death_emoji_threat", "harm_to_others"),
+    ("i'm going through with it tonight", "go_through_with_it", "suicide"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
