@@ -66,6 +66,7 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
     "I'm nervous about the taper but I'm going through with it",
     "is it dangerous to take valium and drink beer?",
     "the new manager says everyone at work gets a bonus tomorrow 🎉",
+    "she's shaky and isn't sleeping well, and we don't know what's expected",
     "my mom is so blue since dad died, she misses him every day",
     "I fainted once in 2019, does that matter for admission?",
     "what does active SI mean on my intake form?",
@@ -237,6 +238,8 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("she's about to take her bars with vodka at this party", "mixing_now", "overdose"),
     ("they will all pay at school 🔫", "death_emoji_threat", "harm_to_others"),
     ("i'm going through with it tonight", "go_through_with_it", "suicide"),
+    ("he doesn't know what's real anymore and he's screaming", "psychosis_signs", "psychosis"),
+    ("she doesn't know where she is right now", "psychosis_signs", "psychosis"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
