@@ -66,7 +66,8 @@ class Project:
         """The evaluation sets that must never become training data (those that exist)."""
         tests = self.root / "tests"
         shared = self.root.parent / "shared" / "eval"
-        paths = sorted((tests / "holdout").glob("*.yml")) + [tests / "crisis" / f"{n}.yml" for n in ("suite", "sealed")]
+        # the crisis suites: the first suite, the sealed half and the held-out authors (pairs, unseen)
+        paths = sorted((tests / "holdout").glob("*.yml")) + sorted((tests / "crisis").glob("*.yml"))
         # the crisis suites' tuning halves: the semantic crisis classifier's own labelled data, and a test suite
         paths += sorted((self.root / "data" / "crisis").glob("*.yml"))
         paths += sorted(shared.glob("dev_cases*.yml"))

@@ -455,7 +455,8 @@ def test_held_out_evaluation_cases_never_become_training_data(tmp_path, project)
 
 def test_the_real_held_out_sets_are_found():
     names = {p.name for p in Project().held_out()}
-    assert {"cases.yml", "styles.yml", "suite.yml", "tuning.yml", "sealed.yml", "dev_cases.yml"} <= names
+    assert {"cases.yml", "styles.yml", "suite.yml", "tuning.yml", "sealed.yml", "pairs.yml", "unseen.yml",
+            "dev_cases.yml"} <= names
     assert Project().root / "data" / "crisis" / "tuning.yml" in Project().held_out()
 
 
