@@ -1,6 +1,7 @@
 """How the crisis layer does on messages by an author it never saw: leave one author out.
 
-    python -m bench.crisis_authors [--model models/current.tar.gz] [--json FILE]
+    python -m bench.crisis_authors [--model models/current.tar.gz] [--json FILE] [--record FILE]
+    python -m bench.crisis_authors --replay FILE [--set clause_veto=0.3 --set rule_veto=0.01 ...]
 
 The labelled crisis messages of ``data/crisis/`` were written by several authors (their
 ``author`` field). For each author in turn, the crisis classifier
@@ -13,7 +14,11 @@ are): an emergency is caught when the intent comes out ``emergency``. Messages w
 trains on these files, so only the crisis classifier has to be retrained.
 
 This is how the thresholds in ``config.yml`` were chosen (README, "The crisis layer"): the
-sealed half ``tests/crisis/sealed.yml`` is never part of it.
+sealed half ``tests/crisis/sealed.yml`` is never part of it. ``--record`` also writes, one JSON line a
+message, what :class:`bot.nlu.crisis_detector.CrisisDetector` read (the probabilities, the clauses, the
+context reading, the intent and answer rankings); ``--replay`` decides again from such a file with
+other thresholds (``--set name=value``), in seconds instead of the run's 20 minutes. The rules are the
+current ``bot/crisis/patterns.yml``'s, so a rule change can be replayed too.
 """
 from __future__ import annotations
 
@@ -94,8 +99,60 @@ def _nlu_data() -> Any:
     return SentenceEmbeddingFeaturizer({}).process_training_data(importer.get_nlu_data())
 
 
-async def evaluate(model: Path) -> Dict[str, AuthorScore]:
-    """Scores per author (the classifier retrained without the author each time)."""
+#: What the replay needs of a message's data (the crisis detector's inputs)
+RECORDED_KEYS = ("text", "intent", "intent_ranking", "response_selector", "danger_probability",
+                 "clause_danger_probabilities", "context_danger_probability", "own_text")
+
+
+def _recorder(agent: Any, sink: List[Dict[str, Any]]) -> Any:
+    """Wraps the model's crisis detector so that each message's inputs go to ``sink``; returns the detector."""
+    from bot.nlu.crisis_detector import CrisisDetector
+
+    detector = next((node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
+                     if isinstance(node._component, CrisisDetector)), None)
+    if detector is None:
+        raise SystemExit("the model has no CrisisDetector")
+    decide = detector.process_one
+
+    def recording(message: Any) -> None:
+        sink.append(json.loads(json.dumps({k: message.get(k) for k in RECORDED_KEYS}, default=float)))
+        decide(message)
+
+    detector.process_one = recording  # type: ignore[method-assign]
+    return detector
+
+
+def replay(records: List[Dict[str, Any]], overrides: Dict[str, Any] | None = None,
+           detector: Any = None) -> Dict[str, AuthorScore]:
+    """Scores per author, deciding again from recorded inputs with the model's config changed by ``overrides``."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.crisis_detector import CrisisDetector
+
+    if detector is None:
+        detector = CrisisDetector(_detector_config())
+    detector.config = {**detector.config, **(overrides or {})}
+    scores: Dict[str, AuthorScore] = {}
+    for record in records:
+        message = Message(data={k: v for k, v in record["data"].items() if v is not None})
+        assessment = detector.matcher.assess(record["text"])
+        escalated = detector._classifier_flags(message, assessment.detection is not None,
+                                               assessment.benign is not None) is not None
+        scores.setdefault(record["author"], AuthorScore()).add(record["label"] == "emergency", escalated,
+                                                               record["text"])
+    return scores
+
+
+def _detector_config() -> Dict[str, Any]:
+    """The crisis detector's settings in ``config.yml``."""
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    return next({k: v for k, v in c.items() if k != "name"} for c in pipeline
+                if str(c["name"]).endswith("CrisisDetector"))
+
+
+async def evaluate(model: Path, records: List[Dict[str, Any]] | None = None) -> Dict[str, AuthorScore]:
+    """Scores per author (the classifier retrained without the author each time); each message's
+    detector inputs go to ``records`` when given."""
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
     from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -107,6 +164,9 @@ async def evaluate(model: Path) -> Dict[str, AuthorScore]:
     from bot.nlu.semantic_crisis import SemanticCrisisClassifier
 
     agent = Agent.load(str(model))
+    sink: List[Dict[str, Any]] = []
+    if records is not None:
+        _recorder(agent, sink)
     node = _classifier_node(agent)
     own = node._component
     config = {k: v for k, v in own.config.items() if k != "examples"}
@@ -132,6 +192,10 @@ async def evaluate(model: Path) -> Dict[str, AuthorScore]:
                 parsed = await agent.processor.parse_message(UserMessage(case["text"], metadata=metadata))
                 escalated = (parsed.get("intent") or {}).get("name") == EMERGENCY_INTENT
                 score.add(case["label"] == "emergency", escalated, case["text"])
+                if records is not None and sink:
+                    records.append({"author": author, "label": case["label"], "text": case["text"],
+                                    "data": sink[-1]})
+                sink.clear()
     finally:
         node._component = own
     return scores
@@ -160,17 +224,39 @@ def table(rows: Dict[str, Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def parse_settings(pairs: List[str]) -> Dict[str, Any]:
+    """``["clause_veto=0.3", ...]`` as settings (numbers read as YAML reads them)."""
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--set wants NAME=VALUE, got {pair!r}")
+        settings[name.strip()] = yaml.safe_load(value)
+    return settings
+
+
 def main(argv: List[str] | None = None) -> None:
     """Prints the table (and writes the JSON when asked)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current.tar.gz")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--record", type=Path, help="also write each message's detector inputs (JSON lines)")
+    parser.add_argument("--replay", type=Path, help="decide again from a --record file instead of running")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a crisis detector setting changed for --replay (repeatable)")
     args = parser.parse_args(argv)
     from rasa.utils.log_utils import configure_structlog
 
     logging.disable(logging.WARNING)
     configure_structlog(logging.WARNING)  # Rasa's structured debug lines (every parse) go to stdout otherwise
-    rows = summary(asyncio.run(evaluate(args.model)))
+    if args.replay:
+        records = [json.loads(line) for line in args.replay.read_text(encoding="utf-8").splitlines() if line]
+        rows = summary(replay(records, parse_settings(args.set)))
+    else:
+        recorded: List[Dict[str, Any]] | None = [] if args.record else None
+        rows = summary(asyncio.run(evaluate(args.model, recorded)))
+        if args.record and recorded is not None:
+            args.record.write_text("".join(json.dumps(r) + "\n" for r in recorded), encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     print(table(rows))
