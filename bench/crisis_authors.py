@@ -34,7 +34,7 @@ from typing import Any, Dict, List
 
 import yaml
 
-from bench.settings import ROOT
+from bench.settings import PROJECT_CONFIG, ROOT
 
 CRISIS_DIR = ROOT / "data" / "crisis"
 NO_AUTHOR = "-"
@@ -94,7 +94,7 @@ def _nlu_data() -> Any:
 
     from bot.nlu.sentence_embedder import SentenceEmbeddingFeaturizer
 
-    importer = TrainingDataImporter.load_from_config(str(ROOT / "config.yml"), str(ROOT / "domain.yml"),
+    importer = TrainingDataImporter.load_from_config(str(PROJECT_CONFIG), str(ROOT / "domain.yml"),
                                                      [str(ROOT / "data")])
     return SentenceEmbeddingFeaturizer({}).process_training_data(importer.get_nlu_data())
 
@@ -123,21 +123,18 @@ def _recorder(agent: Any, sink: List[Dict[str, Any]]) -> Any:
 
 
 def replay(records: List[Dict[str, Any]], overrides: Dict[str, Any] | None = None,
-           detector: Any = None) -> Dict[str, AuthorScore]:
-    """Scores per author, deciding again from recorded inputs with the model's config changed by ``overrides``."""
+           matcher: Any = None) -> Dict[str, AuthorScore]:
+    """Scores per author, deciding again from recorded inputs with ``config.yml``'s detector settings changed by
+    ``overrides`` (``matcher``: the rules to use, the project's by default)."""
     from rasa.shared.nlu.training_data.message import Message
 
     from bot.nlu.crisis_detector import CrisisDetector
 
-    if detector is None:
-        detector = CrisisDetector(_detector_config())
-    detector.config = {**detector.config, **(overrides or {})}
+    detector = CrisisDetector({**_detector_config(), **(overrides or {})}, matcher=matcher)
     scores: Dict[str, AuthorScore] = {}
     for record in records:
         message = Message(data={k: v for k, v in record["data"].items() if v is not None})
-        assessment = detector.matcher.assess(record["text"])
-        escalated = detector._classifier_flags(message, assessment.detection is not None,
-                                               assessment.benign is not None) is not None
+        escalated = detector.decide(message)[1] is not None
         scores.setdefault(record["author"], AuthorScore()).add(record["label"] == "emergency", escalated,
                                                                record["text"])
     return scores
@@ -145,7 +142,7 @@ def replay(records: List[Dict[str, Any]], overrides: Dict[str, Any] | None = Non
 
 def _detector_config() -> Dict[str, Any]:
     """The crisis detector's settings in ``config.yml``."""
-    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    pipeline = yaml.safe_load(PROJECT_CONFIG.read_text(encoding="utf-8"))["pipeline"]
     return next({k: v for k, v in c.items() if k != "name"} for c in pipeline
                 if str(c["name"]).endswith("CrisisDetector"))
 

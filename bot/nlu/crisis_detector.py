@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher, load_spacy
+from bot.crisis.matcher import PATTERNS_PATH, Assessment, CrisisMatcher, load_spacy
 from bot.names import (
     ALSO_ANSWER_ENTITY,
     CLAUSE_PROBABILITIES,
@@ -201,12 +201,17 @@ class CrisisDetector(ConfiguredComponent):
             message.set(INTENT, fallback, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 
+    def decide(self, message: Message) -> Tuple[Assessment, str | None]:
+        """The rules' reading of the message and the path that escalates it (None: it does not escalate)."""
+        assessment = self.matcher.assess(message.get(TEXT) or "")
+        return assessment, self._classifier_flags(message, assessment.detection is not None,
+                                                  assessment.benign is not None)
+
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""
         text = message.get(TEXT) or ""
-        assessment = self.matcher.assess(text)
+        assessment, source = self.decide(message)
         detection = assessment.detection
-        source = self._classifier_flags(message, detection is not None, assessment.benign is not None)
         if source is None:
             if detection is not None:
                 logger.debug("crisis detector: the classifier vetoes rule %s: %r", detection.rule, text)

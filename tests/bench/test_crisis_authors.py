@@ -63,8 +63,7 @@ def _record(author: str, label: str, text: str, **data: object) -> dict:
 
 
 def test_replay_decides_again_with_the_settings_given(matcher):
-    from bench.crisis_authors import _detector_config, replay
-    from bot.nlu.crisis_detector import CrisisDetector
+    from bench.crisis_authors import replay
 
     assert matcher.detect(LONG_RULE) is not None and len(LONG_RULE.split()) >= 8
     records = [
@@ -74,11 +73,10 @@ def test_replay_decides_again_with_the_settings_given(matcher):
         _record("A", "lookalike", "what a lovely garden you have there", danger_probability=0.5),
         _record("B", "lookalike", "what are your hours", danger_probability=0.01),
     ]
-    scores = replay(records, detector=CrisisDetector(_detector_config(), matcher=matcher))
+    scores = replay(records, matcher=matcher)
     assert scores["A"].row() == {"recall": 0.0, "emergencies": 1, "over_escalation": 1.0, "look_alikes": 1}
     assert scores["A"].missed == [LONG_RULE] and scores["B"].row()["over_escalation"] == 0.0
-    scores = replay(records, {"rule_veto": 0.0, "semantic_threshold": 0.6},
-                    detector=CrisisDetector(_detector_config(), matcher=matcher))
+    scores = replay(records, {"rule_veto": 0.0, "semantic_threshold": 0.6}, matcher=matcher)
     assert scores["A"].row() == {"recall": 1.0, "emergencies": 1, "over_escalation": 0.0, "look_alikes": 1}
 
 
