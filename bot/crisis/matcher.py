@@ -172,9 +172,22 @@ class CrisisMatcher:
         text = re.sub(r"([\U0001F300-\U0001FAFF\u2600-\u27BF])", r" \1 ", text)
         return text
 
+    def _tokenise(self, text: str) -> Doc:
+        """Split words as their lower case would be split, keeping the text as written.
+
+        spaCy's tokenizer exceptions are case-sensitive: "gonna" becomes "gon" "na" and "im" becomes "i" "m", but
+        "GONNA" and "IM" stay whole, so a message in capitals would miss every rule written for the split words.
+        """
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a few characters change length in lower case ("\u0130"): split as written
+            return self.nlp.make_doc(text)
+        pieces = self.nlp.make_doc(lowered)
+        words = [text[piece.idx:piece.idx + len(piece.text)] for piece in pieces]
+        return Doc(self.nlp.vocab, words=words, spaces=[bool(piece.whitespace_) for piece in pieces])
+
     def normalise(self, text: str) -> Doc:
         """Tokenise and set each token's NORM (corrected lower case) and LEMMA."""
-        doc = self.nlp.make_doc(self.clean(text))
+        doc = self._tokenise(self.clean(text))
         for token in doc:
             word = re.sub(r"(.)\1{2,}", r"\1\1", token.lower_)
             word = self.correct(word)
@@ -377,6 +390,10 @@ class CrisisMatcher:
         if self._strong_past(norms) and not self._contains_seq(norms, self.strongly_urgent):
             return "history"
         return None
+
+    def vetoable(self, rule: str) -> bool:
+        """Whether the trained classifier may overrule this rule's detection (``vetoable: false`` says no)."""
+        return bool(self.rules.get(rule, {}).get("vetoable", True))
 
     def detect(self, text: str | Doc) -> Detection | None:
         """The first crisis that the message states is happening now, or None (without :meth:`assess`'s

@@ -10,7 +10,8 @@ vector, trained on labelled emergencies and their look-alikes):
   doctor wants to cut him off quickly", "for a psychology paper: why is delirium an emergency?") and, in a message of
   several clauses, each clause where a rule fires on its own is below ``clause_veto``: a danger told in
   one clause that reads as danger alone is not vetoed by a question elsewhere, and a short message ("i
-  think i od'd") never is;
+  think i od'd") never is, nor is a rule marked ``vetoable: false`` in ``patterns.yml`` (a few words of another
+  language: the classifier learned English, so its doubt about such a message says nothing);
 - without a rule, the probability escalates from ``semantic_threshold``, or from
   ``semantic_with_hint`` when the n-gram intent classifier gives the ``emergency`` intent at least
   ``ngram_hint`` (its doubt keeps odd off-topic messages out);
@@ -204,8 +205,10 @@ class CrisisDetector(ConfiguredComponent):
     def decide(self, message: Message) -> Tuple[Assessment, str | None]:
         """The rules' reading of the message and the path that escalates it (None: it does not escalate)."""
         assessment = self.matcher.assess(message.get(TEXT) or "")
-        return assessment, self._classifier_flags(message, assessment.detection is not None,
-                                                  assessment.benign is not None)
+        detection = assessment.detection
+        if detection is not None and not self.matcher.vetoable(detection.rule):
+            return assessment, "rule"
+        return assessment, self._classifier_flags(message, detection is not None, assessment.benign is not None)
 
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""

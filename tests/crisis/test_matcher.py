@@ -230,6 +230,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     # "gonna" (spaCy's two pieces "gon" "na") reads as "going to"
     ("legs all weak, im gonna pass out", "collapse", "medical"),
     ("im gonna jump", "suicide_plan_means", "suicide"),
+    ("IM GONNA JUMP", "suicide_plan_means", "suicide"),  # capitals split as lower case does
     # the means at hand; a lethal amount for one's own weight; a racing heart; mixing about to happen; a threat
     ("the knife is right next to me and i keep looking at it", "means_at_hand", "suicide"),
     ("parked by the railroad tracks waiting for the 11pm", "means_at_hand", "suicide"),
@@ -245,3 +246,88 @@ def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text,
     detection = matcher.detect(text)
     assert detection is not None, matcher.explain(text)
     assert (detection.rule, detection.kind) == (rule, kind)
+
+
+@pytest.mark.parametrize("text", ["IM GONNA JUMP", "Im Gonna Jump", "im gonna jump"])
+def test_capitals_are_split_into_the_words_lower_case_gives(matcher, text):
+    doc = matcher.normalise(text)
+    assert [token.norm_ for token in doc] == ["i", "m", "going", "to", "jump"]
+    assert doc.text == text  # the text stays as written (explanations quote it)
+
+
+def test_a_character_whose_lower_case_is_longer_keeps_the_text_whole(matcher):
+    doc = matcher.normalise("\u0130stanbul TONIGHT")
+    assert doc.text == "\u0130stanbul TONIGHT"
+    assert [token.norm_ for token in doc][-1] == "tonight"
+
+
+@pytest.mark.parametrize("text, rule, kind", [
+    # goodbye notes, hiding it, disguising it
+    ("goodbye everyone", "suicide_phrases", "suicide"),
+    ("last message from me. sorry for wasting your time", "suicide_phrases", "suicide"),
+    ("how long do I need to wait before anyone finds me", "suicide_phrases", "suicide"),
+    ("what's the best way to make it look like an accident", "suicide_phrases", "suicide"),
+    ("I'm writing notes for everyone I care about", "farewell_notes", "suicide"),
+    # signs seen on someone: blue or grey, a stroke's one side and words
+    ("my lips look blue in the mirror and I can't get a full breath", "breathing", "medical"),
+    ("he's turning grey and won't answer me", "breathing", "medical"),
+    ("I can't feel the left side of my face", "collapse", "medical"),
+    ("her words are coming out wrong since lunch", "collapse", "medical"),
+    # a cry for help (kind from a rule naming the danger when there is one)
+    ("HELP HELP MY MOM", "cry_for_help", "general"),
+    ("please call someone for me. cant talk", "cry_for_help", "general"),
+    ("can someone call 911 for me", "cry_for_help", "general"),
+    # every benzo's name in "about to take all my ..."
+    ("I'm about to take all my alprazolam with the rest of the gin", "suicide_plan_means", "suicide"),
+    ("blood everywhere and it won't stop", "bleeding", "suicide"),
+    ("I want to run my car into the clinic, I'm in their parking lot now", "harm_others", "harm_to_others"),
+    # a few words of German, Italian, Tagalog, Hindi, French
+    ("mein Vater hat einen Krampfanfall und hört nicht auf", "other_language_words", "general"),
+    ("voglio farla finita stanotte", "other_language", "general"),
+    ("lola ko hindi makahinga", "other_language", "general"),
+    ("mera dost hosh mein nahi hai", "other_language", "general"),
+    ("mon fils dit qu'il doit sauter par la fenêtre", "other_language", "general"),
+    # emoji: an overdose word or pills with an ambulance; pills with "4ever"
+    ("OD 🚑🚑", "overdose_ambulance", "overdose"),
+    ("💊💊💊💊💊 🥃🥃 😴 4ever", "pill_emoji_goodbye", "overdose"),
+])
+def test_goodbyes_signs_cries_and_other_languages_escalate(matcher, text, rule, kind):
+    detection = matcher.detect(text)
+    assert detection is not None, matcher.explain(text)
+    assert (detection.rule, detection.kind) == (rule, kind)
+
+
+def test_a_cry_for_help_takes_the_kind_of_the_danger_it_names(matcher):
+    detection = matcher.detect("help help my dad has stopped breathing")
+    assert detection is not None and detection.rule != "cry_for_help" and detection.kind != "general"
+
+
+@pytest.mark.parametrize("text", [
+    "goodbye, thanks for the help!",
+    "ok bye for now, I'll call tomorrow",
+    "my hands turn blue in the cold, is that the taper?",
+    "is my lips turning blue a sign of overdose?",
+    "help! how do I fill in the callback form",
+    "can you help me help my mom find a detox",
+    "please call me back tomorrow morning",
+    "I'm going to give all my clonazepam to the pharmacy take-back",
+    "my grandma had a stroke years ago, can she still taper",
+    "what does OD mean on my prescription label",
+])
+def test_look_alikes_of_the_new_phrasings_do_not_escalate(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "he's going grey lol",
+    "In the movie I watched last night the guy writes notes to everyone and then takes pills. Do you show movies?",
+])
+def test_grey_hair_and_a_film_told_are_not_emergencies(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may_not(matcher):
+    told = matcher.detect("mi tía casi tuvo una sobredosis hace años, tienen programa en español?")
+    stated = matcher.detect("mi hermano no respira")
+    assert told is not None and told.rule == "other_language_words" and matcher.vetoable(told.rule)
+    assert stated is not None and stated.rule == "other_language" and not matcher.vetoable(stated.rule)

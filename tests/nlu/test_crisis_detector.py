@@ -410,6 +410,16 @@ def test_without_a_probability_a_rule_is_never_vetoed(detector):
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["rule:want_to_die"]]
 
 
+def test_a_rule_marked_not_vetoable_stands_at_any_probability(detector):
+    """A few words of another language (other_language: vetoable false): the classifier learned English."""
+    text = "anak ko nag seizure ulit, pangatlong beses na ngayong gabi, hindi siya nagigising"
+    assert detector.matcher.detect(text).rule == "other_language"
+    assert not detector.matcher.vetoable("other_language") and detector.matcher.vetoable("took_everything")
+    m = semantic(text, 0.0, "out_of_scope", 0.9)
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["rule:other_language"]]
+
+
 # The veto's guards: a message of veto_min_words words, and every clause where the rule fires below clause_veto.
 
 
