@@ -331,3 +331,33 @@ def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may
     stated = matcher.detect("mi hermano no respira")
     assert told is not None and told.rule == "other_language_words" and matcher.vetoable(told.rule)
     assert stated is not None and stated.rule == "other_language" and not matcher.vetoable(stated.rule)
+
+
+@pytest.mark.parametrize("text", [
+    "what's the most painless way to go",
+    "what's the least painful way to do it",
+    "is there a painless way to die from pills",
+    "painless ways with benzos?",
+    "I just want to say goodbye",
+    "saying goodbye to everyone tonight",
+    "i wanted to say goodbye to my kids first",
+    "how many would it take to not wake up",
+])
+def test_painless_ways_and_goodbyes_to_people_escalate(matcher, text):
+    detection = matcher.detect(text)
+    assert detection is not None and detection.kind == "suicide", matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "whats the most painless way to taper off klonopin??",
+    "What's the most painless way to tell my family I'm going to rehab?",
+    "whats the most painless way to get off xanax. im so tired of withdrawal",
+    "Saying goodbye to my Klonopin tonight! Last dose after 18 months",
+])
+def test_a_painless_taper_a_goodbye_to_a_pill_and_waking_at_night_are_not_emergencies(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+def test_not_waking_up_at_an_hour_is_sleep_not_lethal_intent(matcher):
+    reasons = {m["rule"]: m["dropped"] for m in matcher.explain("I want to sleep and not wake up at 3am again")}
+    assert reasons["lethal_intent"] == "figurative"
