@@ -101,6 +101,7 @@ class CrisisMatcher:
         self.resolved = [tuple(h.split()) for h in words.get("resolved", [])]
         self.reported = [tuple(h.split()) for h in words.get("reported", [])]
         self.strong_history = [tuple(h.split()) for h in words.get("strong_history", [])]
+        self.future_plan = [tuple(h.split()) for h in words.get("future_plan", [])]
         self.negation_window = int(spec.get("negation_window", 3))
         self.rules: Dict[str, Dict[str, Any]] = {}
         self.combinations: List[Dict[str, Any]] = []
@@ -227,10 +228,11 @@ class CrisisMatcher:
                 return True
         return False
 
-    def _negated(self, doc: Doc, start: int) -> bool:
-        """A negator in the few words right before the match ("I'm not suicidal")."""
+    def _negated(self, doc: Doc, start: int, window: int | None = None) -> bool:
+        """A negator in the few words right before the match ("I'm not suicidal"); ``window``: how many (the
+        patterns file's ``negation_window`` unless a rule sets its own)."""
         s, _ = self._sentence(doc, start, start + 1)
-        lo = max(s, start - self.negation_window)
+        lo = max(s, start - (self.negation_window if window is None else window))
         for i in range(lo, start):
             tok = doc[i]
             if tok.norm_ in self.negators or tok.lemma_ == "not":
@@ -283,9 +285,10 @@ class CrisisMatcher:
             return False
         return any(t.norm_ in self.negators or t.lemma_ == "not" for t in doc[start:end])
 
-    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]]) -> str | None:
-        """Why a strict match does not describe danger now, or None when it does."""
-        if self._negated(doc, start):
+    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]],
+                 window: int | None = None) -> str | None:
+        """Why a strict match does not describe danger now, or None when it does (``window``: see :meth:`_negated`)."""
+        if self._negated(doc, start, window):
             return "negated"
         s, e = self._sentence(doc, start, end)
         cs, _ = self._clause(doc, start, end)
@@ -312,7 +315,7 @@ class CrisisMatcher:
             return "negated"
         context = rule.get("context", "strict")
         if context == "always":
-            if self._negated(doc, start):
+            if self._negated(doc, start, rule.get("negation_window")):
                 return "negated"
             s, e = self._sentence(doc, start, end)
             norms = [t.norm_ for t in doc[s:e]]
@@ -322,13 +325,13 @@ class CrisisMatcher:
                 return "resolved"
             return None
         if context == "urgent":
-            reason = self._not_now(doc, start, end, self.strongly_urgent)
+            reason = self._not_now(doc, start, end, self.strongly_urgent, rule.get("negation_window"))
             if reason:
                 return reason
             s, e = self._sentence(doc, start, end)
             urgent = self._contains_seq([t.norm_ for t in doc[s:e]], self.strongly_urgent)
             return None if urgent else "not urgent"
-        return self._not_now(doc, start, end, self.urgent)
+        return self._not_now(doc, start, end, self.urgent, rule.get("negation_window"))
 
     # ------------------------------------------------------------------ detecting
     def matches(self, doc: Doc) -> List[Tuple[str, int, int]]:
@@ -387,7 +390,8 @@ class CrisisMatcher:
         if self.reassuring(doc):  # no rule fired: the visitor's own words overrule the classifier's guess
             return "says it is over, safe or general"
         norms = [t.norm_ for t in doc]
-        if self._strong_past(norms) and not self._contains_seq(norms, self.strongly_urgent):
+        if (self._strong_past(norms) and not self._contains_seq(norms, self.strongly_urgent)
+                and not self._contains_seq(norms, self.future_plan)):
             return "history"
         return None
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.crisis.matcher import CrisisMatcher
+from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher
 
 
 @pytest.mark.parametrize("text,kind", [
@@ -327,7 +328,7 @@ def test_grey_hair_and_a_film_told_are_not_emergencies(matcher, text):
 
 
 def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may_not(matcher):
-    told = matcher.detect("mi tía casi tuvo una sobredosis hace años, tienen programa en español?")
+    told = matcher.detect("mi tía casi tuvo una sobredosis con valium, tienen programa en español?")
     stated = matcher.detect("mi hermano no respira")
     assert told is not None and told.rule == "other_language_words" and matcher.vetoable(told.rule)
     assert stated is not None and stated.rule == "other_language" and not matcher.vetoable(stated.rule)
@@ -361,3 +362,85 @@ def test_a_painless_taper_a_goodbye_to_a_pill_and_waking_at_night_are_not_emerge
 def test_not_waking_up_at_an_hour_is_sleep_not_lethal_intent(matcher):
     reasons = {m["rule"]: m["dropped"] for m in matcher.explain("I want to sleep and not wake up at 3am again")}
     assert reasons["lethal_intent"] == "figurative"
+
+
+def test_no_single_word_of_another_language_is_corrected_into_an_english_word(matcher):
+    """A word of another language that the misspelling correction turns into an English crisis word ("suicidio" ->
+    "suicidal") would match the English word too: the other-language rules must not hold one alone."""
+    spec = yaml.safe_load(PATTERNS_PATH.read_text(encoding="utf-8"))
+    for rule in spec["rules"]:
+        if rule["name"].startswith("other_language"):
+            for phrase in rule["phrases"]:
+                doc = matcher.normalise(phrase)
+                assert len(doc) > 1 or doc[0].norm_ == doc[0].lower_, (rule["name"], phrase)
+
+
+@pytest.mark.parametrize("text", [
+    "im a nurse, what screening tool do you use for suicidal ideation at intake?",
+    "mi mamá tuvo una sobredosis de clonazepam hace un año, ahora está bien",
+    "ich hatte vor zwei jahren einen krampfanfall beim entzug. heute geht es mir gut",
+])
+def test_english_clinical_words_and_dangers_over_in_another_language_are_not_emergencies(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "ho preso troppe pillole di xanax con il vino, mi sento strana",
+    "mon copain a des douleurs thoraciques très fortes et il transpire beaucoup",
+    "mój mąż grozi że zabije mnie i dzieci",
+    "chồng tôi đang cầm dao và đòi giết tôi",
+    "non sono al sicuro stasera, ho paura di quello che posso fare",
+    "aaj raat saari goliyan kha lunga, plan ready hai",
+    "khadt 7obob ketir men el xanax w mesh 2adra at7arak",
+    "naka-ready na yung mga gamot ko, iinumin ko lahat mamaya",
+])
+def test_dangers_stated_in_other_languages_escalate(matcher, text):
+    detection = matcher.detect(text)
+    assert detection is not None and detection.rule == "other_language", matcher.explain(text)
+
+
+@pytest.mark.parametrize("text, rule, kind", [
+    ("lol so my taper failed again and honestly im just gonna drive into the river on the way home", "drive_into",
+     "suicide"),
+    ("whats the max you can take of valium before its bad? asking after the fact", "asked_after_taking", "overdose"),
+    ("how much is too much with wine? asking because i already took them all", "asked_after_taking", "overdose"),
+    ("Client reports passive SI escalated to active over past 48h, identifies method", "clinical_suicidal", "suicide"),
+    ("Client disclosed HI today toward ex-partner with specific plan", "clinical_homicidal", "harm_to_others"),
+    ("my life insurance has been in force two years so the suicide clause won't apply", "insurance_suicide_clause",
+     "suicide"),
+    ("I intentionally consumed my remaining supply of temazepam at 8pm", "took_everything", "overdose"),
+    ("last night he posted a goodbye on Facebook", "goodbye_posted", "suicide"),
+    ("I'm not planning on being around much longer and I want it sorted", "suicide_phrases", "suicide"),
+    ("Is it kinder to do it on a weekend so my coworkers aren't the ones who find me?", "who_finds_me", "suicide"),
+    ("help pls im not ok idk where i am phone on 4%", "lost_now", "general"),
+])
+def test_plans_asides_clinical_notes_and_being_lost_escalate(matcher, text, rule, kind):
+    detection = matcher.detect(text)
+    assert detection is not None, matcher.explain(text)
+    assert (detection.rule, detection.kind) == (rule, kind)
+
+
+@pytest.mark.parametrize("text", [
+    "I crashed my car into a ditch two years ago during withdrawal, can I drive during a taper?",
+    "does life insurance pay out for suicide? asking for a school paper",
+    "is homicidal ideation a withdrawal symptom?",
+    "do I need to bring my life insurance policy to intake?",
+    "How long is the program? Asking because I already took my last 0.25mg this morning per my taper plan",
+    "I FEEL LIKE IM DYING EVERY MORNING WITH THIS ANXIETY BUT I KNOW IM NOT",
+    "I'm not ok with the cost, do you know where I am supposed to send the form?",
+])
+def test_look_alikes_of_plans_asides_and_clinical_notes_do_not_escalate(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
+
+
+def test_a_rule_may_narrow_its_negation_window(matcher):
+    """"im not ok idk where i am": the default window (3) would read "not" as negating the rule."""
+    doc = matcher.normalise("im not ok idk where i am")
+    start = [token.norm_ for token in doc].index("idk")
+    assert matcher._negated(doc, start) and not matcher._negated(doc, start, window=1)
+
+
+def test_a_plan_for_the_days_ahead_is_not_read_as_history(matcher):
+    told = "I have taken Halcion since 1991. I have decided that when I run out next week I will take the lot."
+    assert matcher.assess(told).benign is None
+    assert matcher.assess("I have taken Halcion since 1991 and I worry about stopping.").benign == "history"
