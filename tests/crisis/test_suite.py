@@ -7,7 +7,7 @@
 - ``sealed.yml`` (authors C and D's other half, never tuned on): its figures are printed and kept
   in the README; the test guards the measured floor so that a change cannot silently make it
   worse. The issue's goal (recall 1.0, over-escalation <= 2%) is not met.
-- ``pairs.yml`` (author R's minimal pairs) and ``unseen.yml`` (authors V and W): held out, never trained
+- ``pairs.yml`` (author R's minimal pairs) and ``unseen.yml`` (authors V, W, AC and AD): held out, never trained
   on; floors under their measured figures.
 """
 from __future__ import annotations
@@ -57,11 +57,12 @@ def test_tuning_halves(assistant):
 # - pairs.yml, author R's minimal pairs: 0.975 (117/120) and 0.233 (28/120) before any of stop 21's rules, since then
 #   0.992 and 0.192;
 # - unseen.yml, authors V and W, written after stop 22's model was final: 1.000 (200/200) and 0.090 (18/200: V 3/100,
-#   W 15/100, mostly jokes and idioms in texting style).
+#   W 15/100, mostly jokes and idioms in texting style); with stop 23's authors AC and AD (never read, never trained on)
+#   and stop 23's model: 1.000 (400/400) and 0.063 (25/398: V and W 15/200, AC and AD 10/198).
 HELD_OUT = [
     ("sealed.yml", 162, 152, 0.98, 0.09),
     ("pairs.yml", 120, 120, 0.97, 0.25),
-    ("unseen.yml", 200, 200, 0.98, 0.12),
+    ("unseen.yml", 400, 398, 0.98, 0.12),
 ]
 
 
