@@ -444,3 +444,8 @@ def test_a_plan_for_the_days_ahead_is_not_read_as_history(matcher):
     told = "I have taken Halcion since 1991. I have decided that when I run out next week I will take the lot."
     assert matcher.assess(told).benign is None
     assert matcher.assess("I have taken Halcion since 1991 and I worry about stopping.").benign == "history"
+
+
+def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
+    detection = matcher.detect("necesito ayuda por favor con el seguro de mi mamá")
+    assert detection is not None and matcher.vetoable(detection.rule)
