@@ -242,27 +242,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("i'm going through with it tonight", "go_through_with_it", "suicide"),
     ("he doesn't know what's real anymore and he's screaming", "psychosis_signs", "psychosis"),
     ("she doesn't know where she is right now", "psychosis_signs", "psychosis"),
-])
-def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
-    detection = matcher.detect(text)
-    assert detection is not None, matcher.explain(text)
-    assert (detection.rule, detection.kind) == (rule, kind)
-
-
-@pytest.mark.parametrize("text", ["IM GONNA JUMP", "Im Gonna Jump", "im gonna jump"])
-def test_capitals_are_split_into_the_words_lower_case_gives(matcher, text):
-    doc = matcher.normalise(text)
-    assert [token.norm_ for token in doc] == ["i", "m", "going", "to", "jump"]
-    assert doc.text == text  # the text stays as written (explanations quote it)
-
-
-def test_a_character_whose_lower_case_is_longer_keeps_the_text_whole(matcher):
-    doc = matcher.normalise("\u0130stanbul TONIGHT")
-    assert doc.text == "\u0130stanbul TONIGHT"
-    assert [token.norm_ for token in doc][-1] == "tonight"
-
-
-@pytest.mark.parametrize("text, rule, kind", [
+    # stop 23: goodbyes, signs, cries for help, other languages, plans, asides, clinical notes, being lost
     # goodbye notes, hiding it, disguising it
     ("goodbye everyone", "suicide_phrases", "suicide"),
     ("last message from me. sorry for wasting your time", "suicide_phrases", "suicide"),
@@ -291,40 +271,44 @@ def test_a_character_whose_lower_case_is_longer_keeps_the_text_whole(matcher):
     # emoji: an overdose word or pills with an ambulance; pills with "4ever"
     ("OD 🚑🚑", "overdose_ambulance", "overdose"),
     ("💊💊💊💊💊 🥃🥃 😴 4ever", "pill_emoji_goodbye", "overdose"),
+    ("lol so my taper failed again and honestly im just gonna drive into the river on the way home", "drive_into",
+     "suicide"),
+    ("whats the max you can take of valium before its bad? asking after the fact", "asked_after_taking", "overdose"),
+    ("how much is too much with wine? asking because i already took them all", "asked_after_taking", "overdose"),
+    ("Client reports passive SI escalated to active over past 48h, identifies method", "clinical_suicidal", "suicide"),
+    ("Client disclosed HI today toward ex-partner with specific plan", "clinical_homicidal", "harm_to_others"),
+    ("my life insurance has been in force two years so the suicide clause won't apply", "insurance_suicide_clause",
+     "suicide"),
+    ("I intentionally consumed my remaining supply of temazepam at 8pm", "took_everything", "overdose"),
+    ("last night he posted a goodbye on Facebook", "goodbye_posted", "suicide"),
+    ("I'm not planning on being around much longer and I want it sorted", "suicide_phrases", "suicide"),
+    ("Is it kinder to do it on a weekend so my coworkers aren't the ones who find me?", "who_finds_me", "suicide"),
+    ("help pls im not ok idk where i am phone on 4%", "lost_now", "general"),
 ])
-def test_goodbyes_signs_cries_and_other_languages_escalate(matcher, text, rule, kind):
+def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
     assert detection is not None, matcher.explain(text)
     assert (detection.rule, detection.kind) == (rule, kind)
+
+
+@pytest.mark.parametrize("text", ["IM GONNA JUMP", "Im Gonna Jump", "im gonna jump"])
+def test_capitals_are_split_into_the_words_lower_case_gives(matcher, text):
+    doc = matcher.normalise(text)
+    assert [token.norm_ for token in doc] == ["i", "m", "going", "to", "jump"]
+    assert doc.text == text  # the text stays as written (explanations quote it)
+
+
+def test_a_character_whose_lower_case_is_longer_keeps_the_text_whole(matcher):
+    doc = matcher.normalise("\u0130stanbul TONIGHT")
+    assert doc.text == "\u0130stanbul TONIGHT"
+    assert [token.norm_ for token in doc][-1] == "tonight"
+
 
 
 def test_a_cry_for_help_takes_the_kind_of_the_danger_it_names(matcher):
     detection = matcher.detect("help help my dad has stopped breathing")
     assert detection is not None and detection.rule != "cry_for_help" and detection.kind != "general"
 
-
-@pytest.mark.parametrize("text", [
-    "goodbye, thanks for the help!",
-    "ok bye for now, I'll call tomorrow",
-    "my hands turn blue in the cold, is that the taper?",
-    "is my lips turning blue a sign of overdose?",
-    "help! how do I fill in the callback form",
-    "can you help me help my mom find a detox",
-    "please call me back tomorrow morning",
-    "I'm going to give all my clonazepam to the pharmacy take-back",
-    "my grandma had a stroke years ago, can she still taper",
-    "what does OD mean on my prescription label",
-])
-def test_look_alikes_of_the_new_phrasings_do_not_escalate(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
-
-
-@pytest.mark.parametrize("text", [
-    "he's going grey lol",
-    "In the movie I watched last night the guy writes notes to everyone and then takes pills. Do you show movies?",
-])
-def test_grey_hair_and_a_film_told_are_not_emergencies(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
 
 
 def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may_not(matcher):
@@ -349,15 +333,6 @@ def test_painless_ways_and_goodbyes_to_people_escalate(matcher, text):
     assert detection is not None and detection.kind == "suicide", matcher.explain(text)
 
 
-@pytest.mark.parametrize("text", [
-    "whats the most painless way to taper off klonopin??",
-    "What's the most painless way to tell my family I'm going to rehab?",
-    "whats the most painless way to get off xanax. im so tired of withdrawal",
-    "Saying goodbye to my Klonopin tonight! Last dose after 18 months",
-])
-def test_a_painless_taper_a_goodbye_to_a_pill_and_waking_at_night_are_not_emergencies(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
-
 
 def test_not_waking_up_at_an_hour_is_sleep_not_lethal_intent(matcher):
     reasons = {m["rule"]: m["dropped"] for m in matcher.explain("I want to sleep and not wake up at 3am again")}
@@ -375,14 +350,6 @@ def test_no_single_word_of_another_language_is_corrected_into_an_english_word(ma
                 assert len(doc) > 1 or doc[0].norm_ == doc[0].lower_, (rule["name"], phrase)
 
 
-@pytest.mark.parametrize("text", [
-    "im a nurse, what screening tool do you use for suicidal ideation at intake?",
-    "mi mamá tuvo una sobredosis de clonazepam hace un año, ahora está bien",
-    "ich hatte vor zwei jahren einen krampfanfall beim entzug. heute geht es mir gut",
-])
-def test_english_clinical_words_and_dangers_over_in_another_language_are_not_emergencies(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
-
 
 @pytest.mark.parametrize("text", [
     "ho preso troppe pillole di xanax con il vino, mi sento strana",
@@ -398,39 +365,6 @@ def test_dangers_stated_in_other_languages_escalate(matcher, text):
     detection = matcher.detect(text)
     assert detection is not None and detection.rule == "other_language", matcher.explain(text)
 
-
-@pytest.mark.parametrize("text, rule, kind", [
-    ("lol so my taper failed again and honestly im just gonna drive into the river on the way home", "drive_into",
-     "suicide"),
-    ("whats the max you can take of valium before its bad? asking after the fact", "asked_after_taking", "overdose"),
-    ("how much is too much with wine? asking because i already took them all", "asked_after_taking", "overdose"),
-    ("Client reports passive SI escalated to active over past 48h, identifies method", "clinical_suicidal", "suicide"),
-    ("Client disclosed HI today toward ex-partner with specific plan", "clinical_homicidal", "harm_to_others"),
-    ("my life insurance has been in force two years so the suicide clause won't apply", "insurance_suicide_clause",
-     "suicide"),
-    ("I intentionally consumed my remaining supply of temazepam at 8pm", "took_everything", "overdose"),
-    ("last night he posted a goodbye on Facebook", "goodbye_posted", "suicide"),
-    ("I'm not planning on being around much longer and I want it sorted", "suicide_phrases", "suicide"),
-    ("Is it kinder to do it on a weekend so my coworkers aren't the ones who find me?", "who_finds_me", "suicide"),
-    ("help pls im not ok idk where i am phone on 4%", "lost_now", "general"),
-])
-def test_plans_asides_clinical_notes_and_being_lost_escalate(matcher, text, rule, kind):
-    detection = matcher.detect(text)
-    assert detection is not None, matcher.explain(text)
-    assert (detection.rule, detection.kind) == (rule, kind)
-
-
-@pytest.mark.parametrize("text", [
-    "I crashed my car into a ditch two years ago during withdrawal, can I drive during a taper?",
-    "does life insurance pay out for suicide? asking for a school paper",
-    "is homicidal ideation a withdrawal symptom?",
-    "do I need to bring my life insurance policy to intake?",
-    "How long is the program? Asking because I already took my last 0.25mg this morning per my taper plan",
-    "I FEEL LIKE IM DYING EVERY MORNING WITH THIS ANXIETY BUT I KNOW IM NOT",
-    "I'm not ok with the cost, do you know where I am supposed to send the form?",
-])
-def test_look_alikes_of_plans_asides_and_clinical_notes_do_not_escalate(matcher, text):
-    assert matcher.detect(text) is None, matcher.explain(text)
 
 
 def test_a_rule_may_narrow_its_negation_window(matcher):
@@ -449,3 +383,36 @@ def test_a_plan_for_the_days_ahead_is_not_read_as_history(matcher):
 def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     detection = matcher.detect("necesito ayuda por favor con el seguro de mi mamá")
     assert detection is not None and matcher.vetoable(detection.rule)
+
+
+# stop 23's rules: look-alikes of each that must not fire
+@pytest.mark.parametrize("text", [
+    "goodbye, thanks for the help!",
+    "ok bye for now, I'll call tomorrow",
+    "my hands turn blue in the cold, is that the taper?",
+    "is my lips turning blue a sign of overdose?",
+    "help! how do I fill in the callback form",
+    "can you help me help my mom find a detox",
+    "please call me back tomorrow morning",
+    "I'm going to give all my clonazepam to the pharmacy take-back",
+    "my grandma had a stroke years ago, can she still taper",
+    "what does OD mean on my prescription label",
+    "he's going grey lol",
+    "In the movie I watched last night the guy writes notes to everyone and then takes pills. Do you show movies?",
+    "whats the most painless way to taper off klonopin??",
+    "What's the most painless way to tell my family I'm going to rehab?",
+    "whats the most painless way to get off xanax. im so tired of withdrawal",
+    "Saying goodbye to my Klonopin tonight! Last dose after 18 months",
+    "im a nurse, what screening tool do you use for suicidal ideation at intake?",
+    "mi mamá tuvo una sobredosis de clonazepam hace un año, ahora está bien",
+    "ich hatte vor zwei jahren einen krampfanfall beim entzug. heute geht es mir gut",
+    "I crashed my car into a ditch two years ago during withdrawal, can I drive during a taper?",
+    "does life insurance pay out for suicide? asking for a school paper",
+    "is homicidal ideation a withdrawal symptom?",
+    "do I need to bring my life insurance policy to intake?",
+    "How long is the program? Asking because I already took my last 0.25mg this morning per my taper plan",
+    "I FEEL LIKE IM DYING EVERY MORNING WITH THIS ANXIETY BUT I KNOW IM NOT",
+    "I'm not ok with the cost, do you know where I am supposed to send the form?",
+])
+def test_look_alikes_of_stop_23s_rules_do_not_escalate(matcher, text):
+    assert matcher.detect(text) is None, matcher.explain(text)
