@@ -284,6 +284,24 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("I'm not planning on being around much longer and I want it sorted", "suicide_phrases", "suicide"),
     ("Is it kinder to do it on a weekend so my coworkers aren't the ones who find me?", "who_finds_me", "suicide"),
     ("help pls im not ok idk where i am phone on 4%", "lost_now", "general"),
+    # the most painless way to die or to go; goodbyes said to people
+    ("what's the most painless way to go", "lethal_intent", "suicide"),
+    ("what's the least painful way to do it", "lethal_intent", "suicide"),
+    ("is there a painless way to die from pills", "lethal_intent", "suicide"),
+    ("painless ways with benzos?", "lethal_intent", "suicide"),
+    ("how many would it take to not wake up", "lethal_intent", "suicide"),
+    ("I just want to say goodbye", "say_goodbye", "suicide"),
+    ("saying goodbye to everyone tonight", "suicide_phrases", "suicide"),
+    ("i wanted to say goodbye to my kids first", "suicide_phrases", "suicide"),
+    # dangers stated in other languages (never vetoed)
+    ("ho preso troppe pillole di xanax con il vino, mi sento strana", "other_language", "general"),
+    ("mon copain a des douleurs thoraciques très fortes et il transpire beaucoup", "other_language", "general"),
+    ("mój mąż grozi że zabije mnie i dzieci", "other_language", "general"),
+    ("chồng tôi đang cầm dao và đòi giết tôi", "other_language", "general"),
+    ("non sono al sicuro stasera, ho paura di quello che posso fare", "other_language", "general"),
+    ("aaj raat saari goliyan kha lunga, plan ready hai", "other_language", "general"),
+    ("khadt 7obob ketir men el xanax w mesh 2adra at7arak", "other_language", "general"),
+    ("naka-ready na yung mga gamot ko, iinumin ko lahat mamaya", "other_language", "general"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -304,11 +322,9 @@ def test_a_character_whose_lower_case_is_longer_keeps_the_text_whole(matcher):
     assert [token.norm_ for token in doc][-1] == "tonight"
 
 
-
 def test_a_cry_for_help_takes_the_kind_of_the_danger_it_names(matcher):
     detection = matcher.detect("help help my dad has stopped breathing")
     assert detection is not None and detection.rule != "cry_for_help" and detection.kind != "general"
-
 
 
 def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may_not(matcher):
@@ -316,22 +332,6 @@ def test_a_danger_named_in_another_language_may_be_vetoed_but_one_stated_now_may
     stated = matcher.detect("mi hermano no respira")
     assert told is not None and told.rule == "other_language_words" and matcher.vetoable(told.rule)
     assert stated is not None and stated.rule == "other_language" and not matcher.vetoable(stated.rule)
-
-
-@pytest.mark.parametrize("text", [
-    "what's the most painless way to go",
-    "what's the least painful way to do it",
-    "is there a painless way to die from pills",
-    "painless ways with benzos?",
-    "I just want to say goodbye",
-    "saying goodbye to everyone tonight",
-    "i wanted to say goodbye to my kids first",
-    "how many would it take to not wake up",
-])
-def test_painless_ways_and_goodbyes_to_people_escalate(matcher, text):
-    detection = matcher.detect(text)
-    assert detection is not None and detection.kind == "suicide", matcher.explain(text)
-
 
 
 def test_not_waking_up_at_an_hour_is_sleep_not_lethal_intent(matcher):
@@ -348,23 +348,6 @@ def test_no_single_word_of_another_language_is_corrected_into_an_english_word(ma
             for phrase in rule["phrases"]:
                 doc = matcher.normalise(phrase)
                 assert len(doc) > 1 or doc[0].norm_ == doc[0].lower_, (rule["name"], phrase)
-
-
-
-@pytest.mark.parametrize("text", [
-    "ho preso troppe pillole di xanax con il vino, mi sento strana",
-    "mon copain a des douleurs thoraciques très fortes et il transpire beaucoup",
-    "mój mąż grozi że zabije mnie i dzieci",
-    "chồng tôi đang cầm dao và đòi giết tôi",
-    "non sono al sicuro stasera, ho paura di quello che posso fare",
-    "aaj raat saari goliyan kha lunga, plan ready hai",
-    "khadt 7obob ketir men el xanax w mesh 2adra at7arak",
-    "naka-ready na yung mga gamot ko, iinumin ko lahat mamaya",
-])
-def test_dangers_stated_in_other_languages_escalate(matcher, text):
-    detection = matcher.detect(text)
-    assert detection is not None and detection.rule == "other_language", matcher.explain(text)
-
 
 
 def test_a_rule_may_narrow_its_negation_window(matcher):
