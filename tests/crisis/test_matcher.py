@@ -302,6 +302,14 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("aaj raat saari goliyan kha lunga, plan ready hai", "other_language", "general"),
     ("khadt 7obob ketir men el xanax w mesh 2adra at7arak", "other_language", "general"),
     ("naka-ready na yung mga gamot ko, iinumin ko lahat mamaya", "other_language", "general"),
+    # pills stashed for the end, slang for it, a means with the resolve to use it (stop 24)
+    ("ive got enough alprazolam put away and im done waiting", "stockpile", "suicide"),
+    ("saved 2 months of xanax for tonight", "stockpile", "suicide"),
+    ("I've been stockpiling my klonopin for weeks", "stockpile", "suicide"),
+    ("the only taper im interested in is tapering off life", "suicide_slang", "suicide"),
+    ("Clear enough to finally go through with it. The helium tank came today.", "means_and_resolve", "suicide"),
+    # a recurring symptom that is happening now still escalates
+    ("every night my chest hurts and now its spreading to my left arm", "chest_heart", "medical"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -396,6 +404,16 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "How long is the program? Asking because I already took my last 0.25mg this morning per my taper plan",
     "I FEEL LIKE IM DYING EVERY MORNING WITH THIS ANXIETY BUT I KNOW IM NOT",
     "I'm not ok with the cost, do you know where I am supposed to send the form?",
+    # stop 24: a stash asked about or told as the past, safe storage, enough to keep tapering, party helium, the taper
+    # gone through with, a symptom that comes every night or comes and goes
+    "is it dangerous to stockpile my pills?",
+    "back in 2019 I saved up enough xanax to die and my sister found it",
+    "I keep my pills in a lockbox so I can't take extra",
+    "I counted my remaining klonopin so I know I have enough to keep tapering until my admission",
+    "picked up a helium tank for my daughter's party, can I still go through with the taper plan?",
+    "I'm going through with it, admission is monday",
+    "Every night around 3am I feel like I'm having a heart attack, but it's the same panic attack I always get",
+    "my hand has been twitching on and off for a week, comes and goes, is that the start of a seizure",
 ])
-def test_look_alikes_of_stop_23s_rules_do_not_escalate(matcher, text):
+def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
