@@ -310,6 +310,9 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("Clear enough to finally go through with it. The helium tank came today.", "means_and_resolve", "suicide"),
     # a recurring symptom that is happening now still escalates
     ("every night my chest hurts and now its spreading to my left arm", "chest_heart", "medical"),
+    # twitching said of a person is a seizure
+    ("she's twitching and won't answer me", "seizure_event", "seizure"),
+    ("my husband has been twitching on the floor for 2 minutes", "seizure_event", "seizure"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -414,6 +417,8 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "I'm going through with it, admission is monday",
     "Every night around 3am I feel like I'm having a heart attack, but it's the same panic attack I always get",
     "my hand has been twitching on and off for a week, comes and goes, is that the start of a seizure",
+    "my eyelid has been twitching for 4 days straight",
+    "my son has twitching eyelids, is that the taper",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
