@@ -313,6 +313,10 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     # twitching said of a person is a seizure
     ("she's twitching and won't answer me", "seizure_event", "seizure"),
     ("my husband has been twitching on the floor for 2 minutes", "seizure_event", "seizure"),
+    # mixing while writing, a mixing question asked after doing it, "too late for me, already done it"
+    ("mixing ativan with my kratom and a few beers rn, is that a problem", "mixing_in_progress", "overdose"),
+    ("is it dangerous to mix ativan and methadone? just did it, legs feel heavy", "mixed_then_asked", "overdose"),
+    ("nvm. too late for me now, already done it", "too_late_done", "general"),
 ])
 def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -419,6 +423,10 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "my hand has been twitching on and off for a week, comes and goes, is that the start of a seizure",
     "my eyelid has been twitching for 4 days straight",
     "my son has twitching eyelids, is that the taper",
+    "taking xanax with wine, is that safe?",
+    "can you mix valium with gabapentin? my doctor prescribed both",
+    "I already did it, the intake form is submitted",
+    "too late for me to apply for this month?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
