@@ -59,7 +59,7 @@ def test_tuning_halves(assistant):
 # - unseen.yml, authors V and W, written after stop 22's model was final: 1.000 (200/200) and 0.090 (18/200: V 3/100,
 #   W 15/100, mostly jokes and idioms in texting style); with stop 23's authors AC and AD (never read, never trained on)
 #   and stop 23's model: 1.000 (400/400) and 0.063 (25/398: V and W 15/200, AC and AD 10/198); with stop 24's AJ and
-#   AG (AJ never read) and stop 24's model: 0.997 (578/580) and 0.086 (53/617); 0.998 (579/580) and 0.076 (47/617)
+#   AG (AJ not read) and stop 24's model: 0.997 (578/580) and 0.086 (53/617); 0.998 (579/580) and 0.076 (47/617)
 #   once the intent classifier learned feelings and symptoms told as statements.
 #   With AN (never read) and the final model: 0.998 (659/660) and 0.095 (70/737).
 # Stop 24's models: sealed 0.994 (161/162) and 0.039 (6/152), 0.046 (7/152) with those examples, 0.053 (8/152) with
