@@ -9,7 +9,8 @@ vector, trained on labelled emergencies and their look-alikes):
   probability is below ``rule_veto`` (the classifier is all but certain it is a look-alike: "his
   doctor wants to cut him off quickly", "for a psychology paper: why is delirium an emergency?") and, in a message of
   several clauses, each clause where a rule fires on its own is below ``clause_veto``: a danger told in
-  one clause that reads as danger alone is not vetoed by a question elsewhere, and a short message ("i
+  one clause that reads as danger alone is not vetoed by a question elsewhere, nor one told beyond the clauses the
+  classifier read (the middle of a 100 KB message), and a short message ("i
   think i od'd") never is, nor is a rule marked ``vetoable: false`` in ``patterns.yml`` (a few words of another
   language: the classifier learned English, so its doubt about such a message says nothing);
 - without a rule, the probability escalates from ``semantic_threshold``, or from
@@ -183,6 +184,10 @@ class CrisisDetector(ConfiguredComponent):
         if p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]:
             return False
         parts = message.get(CLAUSE_PROBABILITIES) or []
+        if parts and self.matcher.detect(" ".join(clause for clause, _ in parts)) is None:
+            # the rule fired on words beyond the clauses the classifier read (a message of more than
+            # semantic_crisis.clauses' first 16, or past the encoder's tokens): it never read the danger
+            return False
         flagged = [q for clause, q in parts if self.matcher.detect(clause) is not None] or [q for _, q in parts]
         return all(q < self.config["clause_veto"] for q in flagged)
 

@@ -493,6 +493,16 @@ def test_vetoed_reads_the_clauses_where_the_rule_fires(detector, text, p, parts,
     assert detector._vetoed(semantic(text, p, parts=parts), p) is vetoed
 
 
+def test_a_rule_that_fired_beyond_the_clauses_read_is_never_vetoed(detector):
+    # semantic_crisis.clauses reads the first 16 clauses: a danger in the middle of a huge message is not among them
+    filler = ["I have a question about how long your program is."] * 16
+    text = " ".join(filler * 3) + " Right now I am holding the pills, I took the whole bottle. " + " ".join(filler)
+    read = [(clause, 0.0) for clause in filler]
+    assert not detector._vetoed(semantic(text, 0.0, parts=read), 0.0)
+    # the same message whose danger is among the clauses read is vetoed on them
+    assert detector._vetoed(semantic(text, 0.0, parts=read + [(TURN_DANGER, 0.0)]), 0.0)
+
+
 def test_a_danger_told_in_one_clause_keeps_its_rule_against_a_whole_message_of_zero(detector):
     kept = semantic(TURN, 0.0, "faq", 0.95, parts=[(TURN_QUESTION, 0.0), (TURN_DANGER, 0.6)])
     vetoed = semantic(TURN, 0.0, "faq", 0.95, parts=[(TURN_QUESTION, 0.0), (TURN_DANGER, 0.5999)])
