@@ -318,7 +318,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("is it dangerous to mix ativan and methadone? just did it, legs feel heavy", "mixed_then_asked", "overdose"),
     ("nvm. too late for me now, already done it", "too_late_done", "general"),
 ])
-def test_plain_clinical_and_spanish_statements_and_plans_escalate(matcher, text, rule, kind):
+def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
     assert detection is not None, matcher.explain(text)
     assert (detection.rule, detection.kind) == (rule, kind)
@@ -383,7 +383,7 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     assert detection is not None and matcher.vetoable(detection.rule)
 
 
-# stop 23's rules: look-alikes of each that must not fire
+# stop 23 and 24's rules: look-alikes of each that must not fire
 @pytest.mark.parametrize("text", [
     "goodbye, thanks for the help!",
     "ok bye for now, I'll call tomorrow",
