@@ -40,6 +40,8 @@ SPLIT_WORDS = {("gon", "na"): ("going", "to"), ("got", "ta"): ("got", "to")}
 CONJUNCTION_SUBJECTS = {"i", "im", "i'm", "he", "she", "we", "they", "hes", "shes", "theyre", "ive"}
 PAST_SEASONS = {"year", "spring", "summer", "fall", "autumn", "winter", "month", "decade", "christmas"}
 PAST_AGES = {"a", "young", "little", "small", "kid", "child", "teen", "teenager", "girl", "boy", "baby", "toddler"}
+# a year said after these is the present, not the past: "she thinks it's 1985"
+PRESENT_YEAR_WORDS = {"'s", "is", "its", "it's", "be"}
 RECENT_UNITS = {"minute", "minutes", "min", "mins", "second", "seconds", "hour", "hours", "hr", "hrs",
                 "day", "days", "night", "nights"}
 
@@ -250,17 +252,29 @@ class CrisisMatcher:
                                                                    norms[i + 3] in ("few", "couple", "24", "48")):
                 norms = list(norms[:i]) + list(norms[i + 3:])
                 break
-        return self._contains_seq(norms, [h for h in self.history if h != ("ago",)])
+        return self._contains_seq(self._without_comparisons(norms), [h for h in self.history if h != ("ago",)])
+
+    @staticmethod
+    def _without_comparisons(norms: Sequence[str]) -> List[str]:
+        """The words without a comparison with the past ("I took what I used to take plus more" is now)."""
+        out = list(norms)
+        for i in range(len(out) - 3, -1, -1):
+            if out[i] in ("what", "than", "as") and out[i + 1] in CONJUNCTION_SUBJECTS \
+                    and out[i + 2:i + 4] == ["used", "to"]:
+                del out[i + 2:i + 4]
+        return out
 
     def _strong_past(self, norms: Sequence[str]) -> bool:
         """An explicit time in the past: "3 yrs ago", "in 2015", "when he was 2", "last spring".
 
         "20 minutes ago", "in the past hour" and "last night" are recent, not history.
         """
+        norms = self._without_comparisons(norms)
         for i, w in enumerate(norms):
             if w == "ago" and not (set(norms[max(0, i - 2):i]) & RECENT_UNITS):
                 return True
-            if re.fullmatch(r"(19|20)\d\d", w):
+            # "in 2015" is history; "she thinks it's 1985" is confusion now
+            if re.fullmatch(r"(19|20)\d\d", w) and not (i and norms[i - 1] in PRESENT_YEAR_WORDS):
                 return True
             following = norms[i + 1] if i + 1 < len(norms) else ""
             if w == "when" and following in ("i", "he", "she", "they", "we") and i + 2 < len(norms) \

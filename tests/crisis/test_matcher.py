@@ -317,6 +317,19 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("mixing ativan with my kratom and a few beers rn, is that a problem", "mixing_in_progress", "overdose"),
     ("is it dangerous to mix ativan and methadone? just did it, legs feel heavy", "mixed_then_asked", "overdose"),
     ("nvm. too late for me now, already done it", "too_late_done", "general"),
+    # stop 25: a loaded shotgun at hand, pills and a drink in emoji, seizures without waking between, wandering into
+    # traffic, and a danger whose sentence has a year or "what I used to take" that is not the past
+    ("My shotgun's loaded on the kitchen table and I've been sitting with it since supper.", "suicide_plan_means",
+     "suicide"),
+    ("the gun's on the table next to me", "means_at_hand", "suicide"),
+    ("😵💊💊💊🍷", "pills_drink_distress", "overdose"),
+    ("is it normal for my girlfriend to have two seizures in a row without waking up in between?", "seizure_no_waking",
+     "seizure"),
+    ("he had back to back seizures and hasn't woken up", "seizure_cluster", "seizure"),
+    ("my mom is walking on the highway shoulder in her nightgown, she thinks it's 1985", "wandering_in_traffic",
+     "psychosis"),
+    ("I took what I used to take plus more. so heavy, can't keep my eyes open", "took_and_sedated", "overdose"),
+    ("he had a seizure last week and now hes shaking and jerking again", "seizure_event", "seizure"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -427,6 +440,14 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "can you mix valium with gabapentin? my doctor prescribed both",
     "I already did it, the intake form is submitted",
     "too late for me to apply for this month?",
+    # stop 25: a mixing question in emoji, seizures in a row asked about or over, a past walk, a past dose compared
+    "🍷 + 💊 = bad idea? help me understand",
+    "can you have two seizures in a row from withdrawal?",
+    "he had 3 seizures in a row back in 2019, hes fine now",
+    "I used to walk along the highway to school",
+    "is it safe to drive on the highway during a taper?",
+    "I used to take more than that and got so sleepy I couldn't keep my eyes open",
+    "Our beagle had a seizure last week and the vet sent him home with diazepam",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
