@@ -409,6 +409,12 @@ class CrisisMatcher:
             return "history"
         return None
 
+    def veto_below(self, rule: str) -> float | None:
+        """The classifier's probability below which it may overrule this rule, when the rule sets its own
+        (``veto_below``; otherwise the detector's ``rule_veto``)."""
+        value = self.rules.get(rule, {}).get("veto_below")
+        return None if value is None else float(value)
+
     def vetoable(self, rule: str) -> bool:
         """Whether the trained classifier may overrule this rule's detection (``vetoable: false`` says no)."""
         return bool(self.rules.get(rule, {}).get("vetoable", True))

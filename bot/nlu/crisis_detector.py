@@ -129,18 +129,19 @@ class CrisisDetector(ConfiguredComponent):
             return True
         return self._ngram_probability(message) >= self.config["classifier_threshold"]
 
-    def _classifier_flags(self, message: Message, rule: bool, benign: bool) -> str | None:
+    def _classifier_flags(self, message: Message, rule: bool, benign: bool, veto: float | None = None) -> str | None:
         """Which path escalates the message ("rule", "classifier", "semantic"), if one does.
 
         Without a semantic probability (a model trained without the component) the rules and the
-        n-gram intent decide alone, as before the classifier existed.
+        n-gram intent decide alone, as before the classifier existed. ``veto``: the fired rule's own
+        veto threshold (``veto_below`` in patterns.yml), when it has one.
         """
         p = message.get(DANGER_PROBABILITY)
         if p is None:
             if rule:
                 return "rule"
             return "classifier" if self._ngram_flags(message) and not benign else None
-        if rule and not self._vetoed(message, p):
+        if rule and not self._vetoed(message, p, veto):
             return "rule"
         if not rule and self._semantic_flags(message, p, benign):
             return "semantic"
@@ -178,10 +179,12 @@ class CrisisDetector(ConfiguredComponent):
                 and max(own, previous) >= self.config["context_part"]
                 and not self._sure_question(message))
 
-    def _vetoed(self, message: Message, p: float) -> bool:
-        """Whether the classifier overrules a rule's detection (see the module's docstring)."""
+    def _vetoed(self, message: Message, p: float, veto: float | None = None) -> bool:
+        """Whether the classifier overrules a rule's detection (see the module's docstring); ``veto`` raises
+        the probability below which it may (a rule whose every replayed emergency the classifier also caught)."""
         text = message.get(TEXT) or ""
-        if p >= self.config["rule_veto"] or len(text.split()) < self.config["veto_min_words"]:
+        threshold = max(self.config["rule_veto"], veto or 0.0)
+        if p >= threshold or len(text.split()) < self.config["veto_min_words"]:
             return False
         parts = message.get(CLAUSE_PROBABILITIES) or []
         if parts and self.matcher.detect(" ".join(clause for clause, _ in parts)) is None:
@@ -213,7 +216,8 @@ class CrisisDetector(ConfiguredComponent):
         detection = assessment.detection
         if detection is not None and not self.matcher.vetoable(detection.rule):
             return assessment, "rule"
-        return assessment, self._classifier_flags(message, detection is not None, assessment.benign is not None)
+        veto = self.matcher.veto_below(detection.rule) if detection is not None else None
+        return assessment, self._classifier_flags(message, detection is not None, assessment.benign is not None, veto)
 
     def process_one(self, message: Message) -> None:
         """Decide for one message; the visitor's text is never logged above DEBUG."""

@@ -451,3 +451,12 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
+
+
+def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
+    # the detector's rule_veto is 0.005 and its clause_veto 0.6 (config.yml): a rule's own threshold lies between
+    own = {name: matcher.veto_below(name) for name in matcher.rules}
+    set_ = {name: value for name, value in own.items() if value is not None}
+    assert "psychosis_signs" in set_ and own["took_everything"] is None and own["collapse"] is None
+    assert all(0.005 < value < 0.6 for value in set_.values()), set_
+    assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"

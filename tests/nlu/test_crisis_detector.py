@@ -603,8 +603,8 @@ def test_an_ngram_emergency_on_top_does_not_keep_a_rule_the_probability_vetoes(d
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.4} and not kind_of(m)
     assert [r["name"] for r in m.get("intent_ranking")] == ["faq"]
-    # the same message is kept from rule_veto, as ever
-    kept = with_emergency("a forum post said it made them want to die", 0.005, 0.6)
+    # the same message is kept from the rule's threshold (want_to_die's own veto_below, 0.05)
+    kept = with_emergency("a forum post said it made them want to die", 0.05, 0.6)
     detector.process([kept])
     assert kept.get("intent") == {"name": "emergency", "confidence": 1.0}
     assert processors_of(kept) == [["rule:want_to_die"]]
@@ -1076,3 +1076,28 @@ def test_faq_threshold_is_configurable(matcher):
     CrisisDetector({}, matcher=matcher).process([default])
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["semantic"]]
     assert default.get("intent")["name"] == "faq" and not kind_of(default)
+
+
+SIGNS = "since yesterday I keep seeing bugs crawling on the kitchen wall and floor"  # psychosis_signs, veto_below 0.05
+BOTTLE = "I took the whole bottle of my pills an hour ago at home"  # took_everything: the detector's rule_veto
+
+
+@pytest.mark.parametrize("text, p, vetoed", [
+    # a rule with its own veto_below is overruled below it, not from it
+    (SIGNS, 0.049, True),
+    (SIGNS, 0.05, False),
+    (SIGNS, 0.3, False),
+    # a rule without one keeps the detector's rule_veto
+    (BOTTLE, 0.049, False),
+    (BOTTLE, 0.0049, True),
+])
+def test_a_rule_with_its_own_veto_below_is_overruled_below_it(detector, text, p, vetoed):
+    assessment, source = detector.decide(semantic(text, p))
+    assert assessment.detection is not None and (source is None) is vetoed, (assessment.detection, source)
+
+
+def test_a_short_message_is_never_vetoed_whatever_its_rule_veto_below(detector):
+    # "seeing bugs crawling on me" (5 words): veto_min_words holds for every rule
+    assessment, source = detector.decide(semantic("seeing bugs crawling on me", 0.0))
+    assert assessment.detection is not None and assessment.detection.rule == "psychosis_signs"
+    assert source == "rule"
