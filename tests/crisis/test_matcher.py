@@ -330,6 +330,15 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
      "psychosis"),
     ("I took what I used to take plus more. so heavy, can't keep my eyes open", "took_and_sedated", "overdose"),
     ("he had a seizure last week and now hes shaking and jerking again", "seizure_event", "seizure"),
+    # quiet voices (author AZ): not safe said with "I don't think", can't seem to wake him, down and can't get up,
+    # gas with symptoms, a closed garage, all of them at once tonight
+    ("I don't think I'm safe on my own tonight and I'd rather not say why.", "not_safe", "general"),
+    ("my husband has been asleep in his chair since lunchtime and I can't seem to wake him", "collapse", "medical"),
+    ("My father, who is 90, fell this morning and cannot get up.", "fell_cannot_get_up", "medical"),
+    ("I think I left the gas hob on for hours, the kitchen smells strongly and I feel dizzy", "gas_leak", "medical"),
+    ("If a client were found in their car in a closed garage, who would contact the family?", "closed_garage",
+     "suicide"),
+    ("I'll only need them once more, tonight, all at the same time", "all_at_once_tonight", "suicide"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -448,6 +457,11 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "is it safe to drive on the highway during a taper?",
     "I used to take more than that and got so sleepy I couldn't keep my eyes open",
     "Our beagle had a seizure last week and the vet sent him home with diazepam",
+    "I fell asleep on the couch and now I can't get up the energy",
+    "my mom fell last year and couldn't get up for hours, she's fine now, can she still come?",
+    "what if she falls and can't get up while tapering?",
+    "I can't seem to wake up before noon since the taper",
+    "should I take my evening pills all at once or spread out?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
