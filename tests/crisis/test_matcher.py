@@ -322,6 +322,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("My shotgun's loaded on the kitchen table and I've been sitting with it since supper.", "suicide_plan_means",
      "suicide"),
     ("the gun's on the table next to me", "means_at_hand", "suicide"),
+    ("the gun been sitting on my nightstand all night", "means_at_hand", "suicide"),
     ("😵💊💊💊🍷", "pills_drink_distress", "overdose"),
     ("is it normal for my girlfriend to have two seizures in a row without waking up in between?", "seizure_no_waking",
      "seizure"),
