@@ -6,7 +6,8 @@ probability of the trained crisis classifier (:mod:`bot.nlu.semantic_crisis`, n-
 vector, trained on labelled emergencies and their look-alikes):
 
 - a rule's detection escalates unless the message has at least ``veto_min_words`` words, its
-  probability is below ``rule_veto`` (the classifier is all but certain it is a look-alike: "his
+  probability is below ``rule_veto``, or below the rule's own ``veto_below`` in ``patterns.yml`` where it sets one
+  (the classifier is all but certain it is a look-alike: "his
   doctor wants to cut him off quickly", "for a psychology paper: why is delirium an emergency?") and, in a message of
   several clauses, each clause where a rule fires on its own is below ``clause_veto``: a danger told in
   one clause that reads as danger alone is not vetoed by a question elsewhere, nor one told beyond the clauses the
