@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
 import spacy
 import yaml
@@ -44,6 +45,34 @@ PAST_AGES = {"a", "young", "little", "small", "kid", "child", "teen", "teenager"
 PRESENT_YEAR_WORDS = {"'s", "is", "its", "it's", "be"}
 RECENT_UNITS = {"minute", "minutes", "min", "mins", "second", "seconds", "hour", "hours", "hr", "hrs",
                 "day", "days", "night", "nights"}
+
+
+def _spans(breaks: Sequence[bool]) -> Tuple[List[int], List[int]]:
+    """For each position i (0..n): where the span holding i begins (just after the last break before i) and
+    where the span from i ends (the first break at or after i), so a span is found in constant time."""
+    n = len(breaks)
+    begins, ends = [0] * (n + 1), [n] * (n + 1)
+    for i in range(1, n + 1):
+        begins[i] = i if breaks[i - 1] else begins[i - 1]
+    for i in range(n - 1, -1, -1):
+        ends[i] = i if breaks[i] else ends[i + 1]
+    return begins, ends
+
+
+class _Facts:
+    """One message's sentence and clause spans and memoised facts about each sentence, computed once.
+
+    Every rule match asks about its sentence (urgent? history? reported before it?); a long message
+    with many matches used to rescan its sentence for each, so cost grew with the square of its
+    length (4,000 characters of "help help ..." took 9 s). Now each sentence is read once.
+    """
+
+    def __init__(self, doc: Doc) -> None:
+        self.norms = [t.norm_ for t in doc]
+        sentence = [t.norm_ in SENTENCE_BREAKS or "\n" in t.text for t in doc]
+        self.sentence = _spans(sentence)
+        self.clause = _spans([b or t.norm_ in CLAUSE_BREAKS for b, t in zip(sentence, doc)])
+        self.memo: Dict[Tuple[Any, ...], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -206,21 +235,49 @@ class CrisisMatcher:
         return doc
 
     # ------------------------------------------------------------------ context
-    @staticmethod
-    def _bounds(doc: Doc, start: int, end: int, breaks: Set[str]) -> Tuple[int, int]:
-        s = start
-        while s > 0 and doc[s - 1].norm_ not in breaks and "\n" not in doc[s - 1].text:
-            s -= 1
-        e = end
-        while e < len(doc) and doc[e].norm_ not in breaks and "\n" not in doc[e].text:
-            e += 1
-        return s, e
+    def _facts(self, doc: Doc) -> _Facts:
+        """This message's spans and memo, built on first use and kept on the Doc (one per matcher)."""
+        key = f"crisis_facts:{id(self)}"
+        facts = doc.user_data.get(key)
+        if facts is None:
+            facts = doc.user_data[key] = _Facts(doc)
+        return facts
 
     def _sentence(self, doc: Doc, start: int, end: int) -> Tuple[int, int]:
-        return self._bounds(doc, start, end, SENTENCE_BREAKS)
+        """The sentence around tokens ``start:end``, without its breaks ("." "!" "?" ";" "..." newline)."""
+        begins, ends = self._facts(doc).sentence
+        return begins[start], ends[end]
 
     def _clause(self, doc: Doc, start: int, end: int) -> Tuple[int, int]:
-        return self._bounds(doc, start, end, SENTENCE_BREAKS | CLAUSE_BREAKS)
+        """The clause around tokens ``start:end`` (a sentence break, or "," "but" "and" "because" ...)."""
+        begins, ends = self._facts(doc).clause
+        return begins[start], ends[end]
+
+    def _memo(self, doc: Doc, key: Tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        memo = self._facts(doc).memo
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def _has(self, doc: Doc, s: int, e: int, name: str) -> bool:
+        """Whether tokens ``s:e`` hold one of the word sequences in the list attribute ``name`` (memoised)."""
+        return self._memo(doc, ("has", name, s, e),
+                          lambda: self._contains_seq(self._facts(doc).norms[s:e], getattr(self, name)))
+
+    def _reported_before(self, doc: Doc, s: int, e: int, start: int) -> bool:
+        """Whether reported speech ("she said", "a forum post") ends before ``start`` in sentence ``s:e``."""
+        def first_end() -> int:
+            norms = self._facts(doc).norms
+            ends = [i + len(seq) for seq in self.reported for i in range(s, e - len(seq) + 1)
+                    if tuple(norms[i:i + len(seq)]) == seq]
+            return min(ends, default=e + 1)
+        return self._memo(doc, ("reported", s, e), first_end) <= start
+
+    def _hypothetical_between(self, doc: Doc, lo: int, hi: int) -> bool:
+        """Whether a token in ``lo:hi`` makes its clause hypothetical (see :meth:`_hypothetical`)."""
+        found = self._memo(doc, ("hypothetical",), lambda: [i for i in range(len(doc)) if self._hypothetical(doc, i)])
+        k = bisect_left(found, lo)
+        return k < len(found) and found[k] < hi
 
     @staticmethod
     def _contains_seq(norms: Sequence[str], seqs: Iterable[Tuple[str, ...]]) -> bool:
@@ -299,25 +356,24 @@ class CrisisMatcher:
             return False
         return any(t.norm_ in self.negators or t.lemma_ == "not" for t in doc[start:end])
 
-    def _not_now(self, doc: Doc, start: int, end: int, urgent: Sequence[Tuple[str, ...]],
-                 window: int | None = None) -> str | None:
-        """Why a strict match does not describe danger now, or None when it does (``window``: see :meth:`_negated`)."""
+    def _not_now(self, doc: Doc, start: int, end: int, urgent: str, window: int | None = None) -> str | None:
+        """Why a strict match does not describe danger now, or None when it does (``urgent``: the name of the
+        list of words that make it urgent; ``window``: see :meth:`_negated`)."""
         if self._negated(doc, start, window):
             return "negated"
         s, e = self._sentence(doc, start, end)
         cs, _ = self._clause(doc, start, end)
-        norms = [t.norm_ for t in doc[s:e]]
-        if any(self._hypothetical(doc, i) for i in range(cs, start)):
+        if self._hypothetical_between(doc, cs, start):
             return "hypothetical"
-        if self._contains_seq(norms, self.resolved):
+        if self._has(doc, s, e, "resolved"):
             return "resolved"
-        if self._contains_seq(norms, urgent):
+        if self._has(doc, s, e, urgent):
             return None
-        if self._contains_seq([t.norm_ for t in doc[s:start]], self.reported):
+        if self._reported_before(doc, s, e, start):
             return "reported"
         if doc[s].norm_ in self.question_openers:
             return "question"
-        if self._past(norms):
+        if self._memo(doc, ("past", s, e), lambda: self._past(self._facts(doc).norms[s:e])):
             return "history"
         return None
 
@@ -332,20 +388,19 @@ class CrisisMatcher:
             if self._negated(doc, start, rule.get("negation_window")):
                 return "negated"
             s, e = self._sentence(doc, start, end)
-            norms = [t.norm_ for t in doc[s:e]]
-            if self._strong_past(norms) and not self._contains_seq(norms, self.urgent):
+            strong_past = self._memo(doc, ("strong_past", s, e), lambda: self._strong_past(self._facts(doc).norms[s:e]))
+            if strong_past and not self._has(doc, s, e, "urgent"):
                 return "history"  # "years ago I wanted to kill myself": over, unless it is back now
-            if self._contains_seq(norms, self.resolved) and not self._contains_seq(norms, self.strongly_urgent):
+            if self._has(doc, s, e, "resolved") and not self._has(doc, s, e, "strongly_urgent"):
                 return "resolved"
             return None
         if context == "urgent":
-            reason = self._not_now(doc, start, end, self.strongly_urgent, rule.get("negation_window"))
+            reason = self._not_now(doc, start, end, "strongly_urgent", rule.get("negation_window"))
             if reason:
                 return reason
             s, e = self._sentence(doc, start, end)
-            urgent = self._contains_seq([t.norm_ for t in doc[s:e]], self.strongly_urgent)
-            return None if urgent else "not urgent"
-        return self._not_now(doc, start, end, self.urgent, rule.get("negation_window"))
+            return None if self._has(doc, s, e, "strongly_urgent") else "not urgent"
+        return self._not_now(doc, start, end, "urgent", rule.get("negation_window"))
 
     # ------------------------------------------------------------------ detecting
     def matches(self, doc: Doc) -> List[Tuple[str, int, int]]:

@@ -475,3 +475,57 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
     assert "psychosis_signs" in set_ and own["took_everything"] is None and own["collapse"] is None
     assert all(0.005 < value < 0.6 for value in set_.values()), set_
     assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"
+
+
+def _walk(doc, start, end, breaks):
+    """The sentence or clause around start:end found by walking token by token (the old way)."""
+    s = start
+    while s > 0 and doc[s - 1].norm_ not in breaks and "\n" not in doc[s - 1].text:
+        s -= 1
+    e = end
+    while e < len(doc) and doc[e].norm_ not in breaks and "\n" not in doc[e].text:
+        e += 1
+    return s, e
+
+
+@pytest.mark.parametrize("text", [
+    "I took them all. Help me, please! He is not waking up; what do I do?",
+    "seizure fell and he hit his head but now hes asleep... is that normal\nhe wont wake",
+    ". , ; start with breaks and end with them , .",
+    "one",
+])
+def test_sentence_and_clause_spans_are_those_of_a_walk(matcher, text):
+    from bot.crisis.matcher import CLAUSE_BREAKS, SENTENCE_BREAKS
+
+    doc = matcher.normalise(text)
+    for start in range(len(doc)):
+        for end in range(start + 1, len(doc) + 1):
+            assert matcher._sentence(doc, start, end) == _walk(doc, start, end, SENTENCE_BREAKS)
+            assert matcher._clause(doc, start, end) == _walk(doc, start, end, SENTENCE_BREAKS | CLAUSE_BREAKS)
+
+
+@pytest.mark.parametrize("shape", ["help ", "seizure fell ", "can't wake seizure fell ", "all at once tonight pills "])
+def test_a_long_message_of_danger_words_reads_each_sentence_once(matcher, monkeypatch, shape):
+    """Each of hundreds of matches asks about its sentence; the sentence is scanned once, not per match
+    (a 4,000-character message of "help help ..." took 9 s when it was scanned per match)."""
+    text = shape * (4000 // len(shape))
+    assert len(matcher.matches(matcher.normalise(text))) > 100
+    calls = []
+    scan = CrisisMatcher._contains_seq
+
+    def counted(norms, seqs):
+        calls.append(1)
+        return scan(norms, seqs)
+
+    monkeypatch.setattr(CrisisMatcher, "_contains_seq", staticmethod(counted))
+    matcher.assess(text)
+    assert len(calls) < 20
+
+
+def test_reported_speech_counts_only_before_the_match(matcher):
+    """Reported speech ("a friend said") makes a match reported only when it comes before the match."""
+    doc = matcher.normalise("a friend said she took the whole bottle, I read that")
+    s, e = matcher._sentence(doc, 5, 6)
+    assert [t.norm_ for t in doc[:3]] == ["a", "friend", "said"]
+    assert matcher._reported_before(doc, s, e, 3)
+    assert not matcher._reported_before(doc, s, e, 2)
