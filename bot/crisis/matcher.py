@@ -296,9 +296,16 @@ class CrisisMatcher:
             tok = doc[i]
             if tok.norm_ in self.negators or tok.lemma_ == "not":
                 follower = doc[i + 1].lemma_ if i + 1 < len(doc) else ""
-                if follower not in self.negation_exempt:
+                if follower not in self.negation_exempt or self._future(doc, i + 1):
                     return True
         return False
+
+    @staticmethod
+    def _future(doc: Doc, i: int) -> bool:
+        """Whether tokens ``i``.. say "going to" / "gonna": "I'm not going to kill myself" negates what follows,
+        while "go" stays exempt otherwise ("I can't go on")."""
+        following = doc[i + 1].norm_ if i + 1 < len(doc) else ""
+        return doc[i].norm_ in ("going", "gon") and following in ("to", "na")
 
     def _past(self, norms: Sequence[str]) -> bool:
         """History: "two years ago", "back in 2019", "used to"; but "20 minutes ago" is now."""

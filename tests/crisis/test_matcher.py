@@ -30,6 +30,10 @@ from bot.crisis.matcher import PATTERNS_PATH, CrisisMatcher
     ("im going to take all my pills tonight", "suicide"),
     ("his temperature is 104.5 and he is not making sense", "medical"),
     ("I have a 105 fever right now", "medical"),
+    ("not gonna lie i want to kill myself", "suicide"),
+    ("im not going to lie, im going to kill myself tonight", "suicide"),
+    ("i cant go on anymore", "suicide"),
+    ("bye everyone 💊💊💊", "overdose"),
 ])
 def test_danger_is_detected_with_its_kind(matcher, text, kind):
     detection = matcher.detect(text)
@@ -77,6 +81,12 @@ def test_danger_is_detected_with_its_kind(matcher, text, kind):
     "we picked the bridge club for my mom's birthday",
     "I chose a cliff for my landscape painting class",
     "the kids keep stepping closer to the edge of the pool",
+    # "not going to" negates what follows ("go" stays exempt only in "can't go on")
+    "I'm not going to kill myself, don't worry",
+    "im not gonna off myself or anything lol calm down mom",
+    # a goodbye to the drug
+    "last pill in the bottle, tapering done!! bye bye xanax 👋💊",
+    "goodbye klonopin 💊 hello sleep",
 ])
 def test_questions_and_figures_of_speech_are_not_emergencies(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
