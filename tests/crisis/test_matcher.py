@@ -138,6 +138,8 @@ def test_explain_says_why_a_match_was_dropped(matcher):
 @pytest.mark.parametrize("text,reason", [
     ("ugh this commute is killing me", "figurative"),
     ("I'm dying to know when you open", "figurative"),
+    ("I'm totally in the dark here and everyone talks about benzos like I should already know", "figurative"),
+    ("my husband kept me in the dark about his xanax", "figurative"),
     ("I overdosed years ago and I'm fine now, can you help me taper?", "past or negated"),
 ])
 def test_benign_messages_are_recognised(matcher, text, reason):
@@ -482,7 +484,8 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
     # the detector's rule_veto is 0.005 and its clause_veto 0.6 (config.yml): a rule's own threshold lies between
     own = {name: matcher.veto_below(name) for name in matcher.rules}
     set_ = {name: value for name, value in own.items() if value is not None}
-    assert "psychosis_signs" in set_ and own["took_everything"] is None and own["collapse"] is None
+    assert "psychosis_signs" in set_ and "overdosed" in set_
+    assert own["took_everything"] is None and own["collapse"] is None
     assert all(0.005 < value < 0.6 for value in set_.values()), set_
     assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"
 
