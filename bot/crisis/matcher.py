@@ -254,6 +254,7 @@ class CrisisMatcher:
         return begins[start], ends[end]
 
     def _memo(self, doc: Doc, key: Tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per message and ``key`` (a fact about one sentence: its span is in the key)."""
         memo = self._facts(doc).memo
         if key not in memo:
             memo[key] = compute()
@@ -265,7 +266,7 @@ class CrisisMatcher:
                           lambda: self._contains_seq(self._facts(doc).norms[s:e], getattr(self, name)))
 
     def _reported_before(self, doc: Doc, s: int, e: int, start: int) -> bool:
-        """Whether reported speech ("she said", "a forum post") ends before ``start`` in sentence ``s:e``."""
+        """Whether reported speech ("a friend said", "a forum post") ends before ``start`` in sentence ``s:e``."""
         def first_end() -> int:
             norms = self._facts(doc).norms
             ends = [i + len(seq) for seq in self.reported for i in range(s, e - len(seq) + 1)
