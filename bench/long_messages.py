@@ -12,15 +12,11 @@ The channels cap a message at 4,000 characters (``bot.channels.sanitize.MAX_CHAR
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, List
 
-from bench.settings import ROOT
+from bench.spelling import matcher_at
 
 #: Repeated to fill a message: anchors of several rules, with and without sentence breaks.
 SHAPES = ("help ", "seizure fell ", "can't wake seizure fell ", "gun pills seizure fell help wake ",
@@ -29,17 +25,9 @@ SHAPES = ("help ", "seizure fell ", "can't wake seizure fell ", "gun pills seizu
 
 def old_matcher(commit: str) -> Any:
     """A ``CrisisMatcher`` built from bot/crisis/matcher.py at ``commit``, with today's patterns."""
-    source = subprocess.run(["git", "show", f"{commit}:bot/crisis/matcher.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "old_crisis_matcher.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("old_crisis_matcher", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_crisis_matcher"] = module
-    spec.loader.exec_module(module)
     from bot.crisis.matcher import PATTERNS_PATH
-    return module.CrisisMatcher(PATTERNS_PATH)
+
+    return matcher_at(commit).CrisisMatcher(PATTERNS_PATH)
 
 
 def main(argv: List[str] | None = None) -> int:

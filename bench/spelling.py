@@ -17,13 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, List
 
 from bench.settings import ROOT
 
 
-def old_distance(commit: str) -> Callable[[str, str, int], int]:
-    """``damerau_levenshtein`` from bot/crisis/matcher.py at ``commit``."""
+def matcher_at(commit: str) -> ModuleType:
+    """bot/crisis/matcher.py as it was at ``commit`` (read from git, imported as ``old_matcher``)."""
     source = subprocess.run(["git", "show", f"{commit}:bot/crisis/matcher.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "old_matcher.py"
@@ -33,7 +34,12 @@ def old_distance(commit: str) -> Callable[[str, str, int], int]:
     module = importlib.util.module_from_spec(spec)
     sys.modules["old_matcher"] = module
     spec.loader.exec_module(module)
-    return module.damerau_levenshtein
+    return module
+
+
+def old_distance(commit: str) -> Callable[[str, str, int], int]:
+    """``damerau_levenshtein`` from bot/crisis/matcher.py at ``commit``."""
+    return matcher_at(commit).damerau_levenshtein
 
 
 def main(argv: List[str] | None = None) -> int:
