@@ -308,10 +308,17 @@ class CrisisMatcher:
         following = doc[i + 1].norm_ if i + 1 < len(doc) else ""
         return doc[i].norm_ in ("going", "gon") and following in ("to", "na")
 
+    def _strong_past_in(self, doc: Doc, s: int, e: int) -> bool:
+        """:meth:`_strong_past` of sentence ``s:e``, once per message."""
+        return self._memo(doc, ("strong_past", s, e), lambda: self._strong_past(self._facts(doc).norms[s:e]))
+
+    def _past_in(self, doc: Doc, s: int, e: int) -> bool:
+        """:meth:`_past` of sentence ``s:e``, once per message (its strong history shared with the always rules)."""
+        return self._memo(doc, ("past", s, e),
+                          lambda: self._strong_past_in(doc, s, e) or self._past(self._facts(doc).norms[s:e]))
+
     def _past(self, norms: Sequence[str]) -> bool:
-        """History: "two years ago", "back in 2019", "used to"; but "20 minutes ago" is now."""
-        if self._strong_past(norms):
-            return True
+        """History other than :meth:`_strong_past`'s: "back in 2019", "used to"; but "in the past hour" is now."""
         for i in range(len(norms) - 3):  # "in the past hour" / "in the past few days" is recent
             if tuple(norms[i:i + 3]) == ("in", "the", "past") and (norms[i + 3] in RECENT_UNITS or
                                                                    norms[i + 3] in ("few", "couple", "24", "48")):
@@ -381,7 +388,7 @@ class CrisisMatcher:
             return "reported"
         if doc[s].norm_ in self.question_openers:
             return "question"
-        if self._memo(doc, ("past", s, e), lambda: self._past(self._facts(doc).norms[s:e])):
+        if self._past_in(doc, s, e):
             return "history"
         return None
 
@@ -396,8 +403,7 @@ class CrisisMatcher:
             if self._negated(doc, start, rule.get("negation_window")):
                 return "negated"
             s, e = self._sentence(doc, start, end)
-            strong_past = self._memo(doc, ("strong_past", s, e), lambda: self._strong_past(self._facts(doc).norms[s:e]))
-            if strong_past and not self._has(doc, s, e, "urgent"):
+            if self._strong_past_in(doc, s, e) and not self._has(doc, s, e, "urgent"):
                 return "history"  # "years ago I wanted to kill myself": over, unless it is back now
             if self._has(doc, s, e, "resolved") and not self._has(doc, s, e, "strongly_urgent"):
                 return "resolved"
@@ -466,7 +472,7 @@ class CrisisMatcher:
             return "past or negated"
         if self.reassuring(doc):  # no rule fired: the visitor's own words overrule the classifier's guess
             return "says it is over, safe or general"
-        norms = [t.norm_ for t in doc]
+        norms = self._facts(doc).norms
         if (self._strong_past(norms) and not self._contains_seq(norms, self.strongly_urgent)
                 and not self._contains_seq(norms, self.future_plan)):
             return "history"
