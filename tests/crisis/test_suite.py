@@ -70,7 +70,7 @@ def test_tuning_halves(assistant):
 #   (five more training authors, seven more rules' veto thresholds): 0.988 (1066/1079) and 0.049 (65/1335).
 #   Stop 27 added BM (never read; stop 26's model in process 78/80 and 4/140); with five more training authors in
 #   process: V-BG 0.990 (1068/1079) and 0.048 (64/1335), BM 78/80 and 5/139, all 0.989 (1146/1159) and 0.047 (69/1474).
-#   Then BR (never read; that model in process 76/78 and 7/139); with stop 27's model (four more training authors,
+#   Then BR (never read; that model in process 76/78 and 7/139); with stop 27's model (BN-BQ in training too,
 #   served): 0.988 (1222/1237) and 0.048 (78/1613).
 # Stop 24's models: sealed 0.994 (161/162) and 0.039 (6/152), 0.046 (7/152) with those examples, 0.053 (8/152) with
 # author AM and its rules, 1.000 (162/162) and 0.046 (7/152) with AO and AP (scored five times, once with a threshold
