@@ -474,6 +474,9 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "my mom fell last year and couldn't get up for hours, she's fine now, can she still come?",
     "what if she falls and can't get up while tapering?",
     "I can't seem to wake up before noon since the taper",
+    # stop 28: "took too" of time
+    "I cried because the kettle took too long, is this withdrawal",
+    "sorry the intake form took too long to fill in",
     "should I take my evening pills all at once or spread out?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
@@ -485,7 +488,7 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
     own = {name: matcher.veto_below(name) for name in matcher.rules}
     set_ = {name: value for name, value in own.items() if value is not None}
     assert "psychosis_signs" in set_ and "overdosed" in set_
-    assert own["took_everything"] is None and own["collapse"] is None
+    assert own["took_everything"] is None and own["harm_others"] is None
     assert all(0.005 < value < 0.6 for value in set_.values()), set_
     assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"
 
