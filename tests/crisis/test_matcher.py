@@ -484,7 +484,7 @@ def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
 
 
 def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
-    # the detector's rule_veto is 0.005 and its clause_veto 0.6 (config.yml): a rule's own threshold lies between
+    # the detector's rule_veto is 0.005 and its clause_veto 0.8 (config.yml): a rule's own threshold lies between
     own = {name: matcher.veto_below(name) for name in matcher.rules}
     set_ = {name: value for name, value in own.items() if value is not None}
     assert "psychosis_signs" in set_ and "overdosed" in set_
