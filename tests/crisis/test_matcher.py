@@ -314,6 +314,15 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("aaj raat saari goliyan kha lunga, plan ready hai", "other_language", "general"),
     ("khadt 7obob ketir men el xanax w mesh 2adra at7arak", "other_language", "general"),
     ("naka-ready na yung mga gamot ko, iinumin ko lahat mamaya", "other_language", "general"),
+    # a decision, a plan for tonight or the means (stop 28)
+    ("ya lo decidí, esta noche voy a quitarme la vida", "other_language", "general"),
+    ("dejé una carta de despedida en la mesa", "other_language", "general"),
+    ("j'ai écrit une lettre d'adieu à ma sœur", "other_language", "general"),
+    ("ce soir je vais mettre fin à mes jours", "other_language", "general"),
+    ("heute nacht nehme ich alle tabletten", "other_language", "general"),
+    ("ich will mich heute nacht umbringen", "other_language", "general"),
+    ("hoje vou tirar minha vida", "other_language", "general"),
+    ("stasera voglio togliermi la vita", "other_language", "general"),
     # pills stashed for the end, slang for it, a means with the resolve to use it (stop 24)
     ("ive got enough alprazolam put away and im done waiting", "stockpile", "suicide"),
     ("saved 2 months of xanax for tonight", "stockpile", "suicide"),
@@ -474,7 +483,14 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "my mom fell last year and couldn't get up for hours, she's fine now, can she still come?",
     "what if she falls and can't get up while tapering?",
     "I can't seem to wake up before noon since the taper",
-    # stop 28: "took too" of time
+    # stop 28: "took too" of time; not wanting to live like this, in other languages
+    "ya no quiero vivir así, con tanta ansiedad, ¿tienen programa en español?",
+    "je ne veux plus vivre comme ça, combien coûte le programme?",
+    "non voglio più vivere così, aiutatemi con il taper",
+    "hace cinco años quería quitarme la vida, ahora estoy bien",
+    "hace dos años pensé en quitarme la vida, hoy quiero ayudar a otros",
+    "vor drei jahren wollte ich mir das leben nehmen, heute bin ich benzofrei",
+    "il y a 4 ans j'ai voulu mettre fin à mes jours, je vais mieux",
     "I cried because the kettle took too long, is this withdrawal",
     "sorry the intake form took too long to fill in",
     "should I take my evening pills all at once or spread out?",
