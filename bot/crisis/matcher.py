@@ -132,6 +132,8 @@ class CrisisMatcher:
         self.resolved = [tuple(h.split()) for h in words.get("resolved", [])]
         self.reported = [tuple(h.split()) for h in words.get("reported", [])]
         self.strong_history = [tuple(h.split()) for h in words.get("strong_history", [])]
+        self.years_ago = [tuple(h.split()) for h in words.get("years_ago", [])]
+        self.number_words: Set[str] = set(words.get("number_words", []))
         self.future_plan = [tuple(h.split()) for h in words.get("future_plan", [])]
         self.negation_window = int(spec.get("negation_window", 3))
         self.rules: Dict[str, Dict[str, Any]] = {}
@@ -355,7 +357,18 @@ class CrisisMatcher:
                 return True
             if w == "last" and following in PAST_SEASONS:
                 return True
-        return self._contains_seq(norms, self.strong_history)
+        return self._contains_seq(norms, self.strong_history) or self._years_ago(norms)
+
+    def _years_ago(self, norms: Sequence[str]) -> bool:
+        """A "years ago" of another language ("hace dos años", "vor 3 jahren"): a ``years_ago`` pattern of
+        patterns.yml, whose ``N`` is a number in digits or one of ``number_words``."""
+        for pattern in self.years_ago:
+            n = len(pattern)
+            for i in range(len(norms) - n + 1):
+                if all(w == p or (p == "N" and (w.isdigit() or w in self.number_words))
+                       for w, p in zip(norms[i:i + n], pattern)):
+                    return True
+        return False
 
     def _hypothetical(self, doc: Doc, i: int) -> bool:
         """Whether token ``i`` makes its clause hypothetical: "cause" does ("can withdrawal cause seizures"),
@@ -481,12 +494,18 @@ class CrisisMatcher:
     def veto_below(self, rule: str) -> float | None:
         """The classifier's probability below which it may overrule this rule, when the rule sets its own
         (``veto_below``; otherwise the detector's ``rule_veto``)."""
-        value = self.rules.get(rule, {}).get("veto_below")
+        value = self._settings(rule).get("veto_below")
         return None if value is None else float(value)
 
     def vetoable(self, rule: str) -> bool:
         """Whether the trained classifier may overrule this rule's detection (``vetoable: false`` says no)."""
-        return bool(self.rules.get(rule, {}).get("vetoable", True))
+        return bool(self._settings(rule).get("vetoable", True))
+
+    def _settings(self, name: str) -> Dict[str, Any]:
+        """A rule's or a combination's entry in patterns.yml (a combination detects under its own name)."""
+        if name in self.rules:
+            return self.rules[name]
+        return next((combo for combo in self.combinations if combo.get("name") == name), {})
 
     def detect(self, text: str | Doc) -> Detection | None:
         """The first crisis that the message states is happening now, or None (without :meth:`assess`'s

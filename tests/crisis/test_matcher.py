@@ -323,6 +323,19 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("ich will mich heute nacht umbringen", "other_language", "general"),
     ("hoje vou tirar minha vida", "other_language", "general"),
     ("stasera voglio togliermi la vita", "other_language", "general"),
+    # jumping, blue lips, breathing badly, a knife, bleeding, wanting to die (stop 29)
+    ("estoy en la azotea y voy a saltar", "other_language", "general"),
+    ("mi hermano tiene los labios azules y respira muy mal", "other_language", "general"),
+    ("il a les lèvres bleues depuis tout à l'heure", "other_language", "general"),
+    ("mon mari menace de tuer le voisin", "other_language", "general"),
+    ("meu pai está com a boca roxa depois dos remédios", "other_language", "general"),
+    ("sie hat blaue lippen und atmet kaum", "other_language", "general"),
+    ("ha le labbra blu e non si muove", "other_language", "general"),
+    ("pagod na ako, gusto ko nang mamatay ngayong gabi", "other_language", "general"),
+    ("bas ab sab khatam kar dunga aaj", "other_language", "general"),
+    ("otets ne dyshit, pomogite", "other_language", "general"),
+    ("mama is going to sleep for good, she said so on the phone", "suicide_phrases", "suicide"),
+    ("this is my last msg to anyone, sorry", "suicide_phrases", "suicide"),
     # pills stashed for the end, slang for it, a means with the resolve to use it (stop 24)
     ("ive got enough alprazolam put away and im done waiting", "stockpile", "suicide"),
     ("saved 2 months of xanax for tonight", "stockpile", "suicide"),
@@ -491,12 +504,30 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "hace dos años pensé en quitarme la vida, hoy quiero ayudar a otros",
     "vor drei jahren wollte ich mir das leben nehmen, heute bin ich benzofrei",
     "il y a 4 ans j'ai voulu mettre fin à mes jours, je vais mieux",
+    # stop 29: "years ago" as a token pattern: any number in digits, or a number word
+    "I finally sleep for good stretches at night now",
+    "¿es verdad que dejar el rivotril de golpe puede dar convulsiones? quiero dejarlo con seguridad",
+    "é verdade que parar o clonazepam de uma vez pode dar convulsão?",
+    "hace 35 años quería quitarme la vida, ahora estoy bien",
+    "vor zwanzig jahren wollte ich mir das leben nehmen, heute bin ich benzofrei",
+    "il y a quinze ans j'ai voulu mettre fin à mes jours, je vais mieux",
+    "há 12 anos eu quis acabar com a minha vida, hoje estou bem",
     "I cried because the kettle took too long, is this withdrawal",
     "sorry the intake form took too long to fill in",
     "should I take my evening pills all at once or spread out?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "hace dos horas quería quitarme la vida y tengo las pastillas aquí",
+    "il y a deux minutes j'ai décidé de mettre fin à mes jours",
+    "hace dos semanas dejé el clonazepam y esta noche me quito la vida",
+])
+def test_years_ago_needs_years(matcher, text):
+    # the number word alone is not history: hours, minutes and weeks ago are when the danger began
+    assert matcher.detect(text) is not None, matcher.explain(text)
 
 
 def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
@@ -507,6 +538,12 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
     assert own["took_everything"] is None and own["harm_others"] is None
     assert all(0.005 < value < 0.8 for value in set_.values()), set_
     assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"
+
+
+def test_a_combination_takes_vetoable_as_a_rule_does(matcher):
+    assert not matcher.vetoable("death_emoji_threat")
+    assert matcher.vetoable("blade_and_blood") and matcher.veto_below("blade_and_blood") is None
+    assert matcher.vetoable("no_such_rule")
 
 
 def _walk(doc, start, end, breaks):
