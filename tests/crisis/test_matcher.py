@@ -505,6 +505,8 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "vor drei jahren wollte ich mir das leben nehmen, heute bin ich benzofrei",
     "il y a 4 ans j'ai voulu mettre fin à mes jours, je vais mieux",
     # stop 29: "years ago" as a token pattern: any number in digits, or a number word
+    "woke from a nightmare with my heart racing, took 20 min to calm down",
+    "the first dose took 45 secs to dissolve under my tongue",
     "I finally sleep for good stretches at night now",
     "¿es verdad que dejar el rivotril de golpe puede dar convulsiones? quiero dejarlo con seguridad",
     "é verdade que parar o clonazepam de uma vez pode dar convulsão?",
