@@ -336,6 +336,8 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("otets ne dyshit, pomogite", "other_language", "general"),
     ("mama is going to sleep for good, she said so on the phone", "suicide_phrases", "suicide"),
     ("this is my last msg to anyone, sorry", "suicide_phrases", "suicide"),
+    ("I told you I was better last week. I'm not. The rope is ready.", "suicide_plan_means", "suicide"),
+    ("she just sent me a photo of a rope and said goodbye", "suicide_plan_means", "suicide"),
     # pills stashed for the end, slang for it, a means with the resolve to use it (stop 24)
     ("ive got enough alprazolam put away and im done waiting", "stockpile", "suicide"),
     ("saved 2 months of xanax for tonight", "stockpile", "suicide"),
@@ -505,6 +507,11 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "vor drei jahren wollte ich mir das leben nehmen, heute bin ich benzofrei",
     "il y a 4 ans j'ai voulu mettre fin à mes jours, je vais mieux",
     # stop 29: "years ago" as a token pattern: any number in digits, or a number word
+    "I'm at the end of my rope with this taper, when does it get easier?",
+    "my husband borrowed a tow rope to pull the neighbour's car out",
+    "I've started skipping rope for exercise during the taper",
+    "I flushed the whole bottle of klonopin, I'm done with it, was that a mistake?",
+    "we locked up the whole bottle in the safe so grandma can't double dose",
     "woke from a nightmare with my heart racing, took 20 min to calm down",
     "the first dose took 45 secs to dissolve under my tongue",
     "I finally sleep for good stretches at night now",
