@@ -137,7 +137,7 @@ class CrisisMatcher:
         self.future_plan = [tuple(h.split()) for h in words.get("future_plan", [])]
         self.negation_window = int(spec.get("negation_window", 3))
         self.rules: Dict[str, Dict[str, Any]] = {}
-        # words right before a match that make it a figure of speech or an object ("the end of my rope", "a tow rope")
+        # words right before a match (as lemmas) that make it a figure of speech or an object ("the end of my rope")
         self.not_preceded_by: Dict[str, List[Tuple[str, ...]]] = {}
         self.combinations: List[Dict[str, Any]] = []
         self.lemma_phrases = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
@@ -176,7 +176,8 @@ class CrisisMatcher:
         if context not in CONTEXTS:
             raise ValueError(f"crisis rule {name!r}: context must be one of {CONTEXTS}")
         self.rules[name] = rule
-        self.not_preceded_by[name] = [tuple(str(p).lower().split()) for p in rule.get("not_preceded_by", ())]
+        self.not_preceded_by[name] = [tuple(t.lemma_ for t in self.normalise(str(p)))
+                                      for p in rule.get("not_preceded_by", ())]
         if rule.get("phrases"):
             matcher = self.norm_phrases if rule.get("attr", "LEMMA") == "NORM" else self.lemma_phrases
             matcher.add(name, [self.normalise(p) for p in rule["phrases"]])
@@ -412,8 +413,7 @@ class CrisisMatcher:
         """Why this match does not count, or None if it does."""
         if end < len(doc) and doc[end].norm_ in rule.get("not_followed_by", ()):
             return "figurative"
-        norms = self._facts(doc).norms
-        if any(start >= len(seq) and tuple(norms[start - len(seq):start]) == seq
+        if any(start >= len(seq) and tuple(t.lemma_ for t in doc[start - len(seq):start]) == seq
                for seq in self.not_preceded_by.get(str(rule.get("name")), ())):
             return "figurative"
         if self._negated_inside(rule, doc, start, end):
