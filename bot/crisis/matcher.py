@@ -409,12 +409,13 @@ class CrisisMatcher:
             return "history"
         return None
 
-    def _dropped(self, rule: Dict[str, Any], doc: Doc, start: int, end: int) -> str | None:
-        """Why this match does not count, or None if it does."""
+    def _dropped(self, name: str, doc: Doc, start: int, end: int) -> str | None:
+        """Why this match of rule ``name`` does not count, or None if it does."""
+        rule = self.rules[name]
         if end < len(doc) and doc[end].norm_ in rule.get("not_followed_by", ()):
             return "figurative"
         if any(start >= len(seq) and tuple(t.lemma_ for t in doc[start - len(seq):start]) == seq
-               for seq in self.not_preceded_by.get(str(rule.get("name")), ())):
+               for seq in self.not_preceded_by[name]):
             return "figurative"
         if self._negated_inside(rule, doc, start, end):
             return "negated"
@@ -524,7 +525,7 @@ class CrisisMatcher:
 
     def _found(self, doc: Doc) -> List[Tuple[str, int, int, str | None]]:
         """Every raw match with the reason it does not count (None when it does)."""
-        return [(name, start, end, self._dropped(self.rules[name], doc, start, end))
+        return [(name, start, end, self._dropped(name, doc, start, end))
                 for name, start, end in self.matches(doc)]
 
     def explain(self, text: str) -> List[Dict[str, Any]]:
@@ -533,7 +534,7 @@ class CrisisMatcher:
         out = []
         for name, start, end in self.matches(doc):
             rule = self.rules[name]
-            reason = self._dropped(rule, doc, start, end)
+            reason = self._dropped(name, doc, start, end)
             out.append({"rule": name, "kind": rule.get("kind") or rule.get("signal"),
                         "span": doc[start:end].text, "dropped": reason})
         return out

@@ -130,6 +130,15 @@ def test_patterns_file_errors_are_clear(tmp_path: Path, matcher):
         CrisisMatcher(bad, nlp=matcher.nlp)
 
 
+def test_not_preceded_by_holds_for_a_rule_without_a_name(tmp_path: Path, matcher):
+    patterns = tmp_path / "p.yml"
+    patterns.write_text("rules:\n  - {kind: suicide, phrases: [rope], not_preceded_by: [\"end of my\", tow]}\n")
+    own = CrisisMatcher(patterns, nlp=matcher.nlp)
+    assert own.detect("I bought a rope") is not None
+    assert own.detect("at the end of my rope") is None
+    assert own.detect("towing rope in the trunk") is None
+
+
 def test_explain_says_why_a_match_was_dropped(matcher):
     reasons = {e["dropped"] for e in matcher.explain("I am not suicidal")}
     assert "negated" in reasons
