@@ -102,7 +102,7 @@ types: $(STAMP) ## Type check (mypy) of bot, actions and bench
 	@echo "types: ok"
 
 unit: $(SPACY) $(WIDGET) $(CHARTS) postgres cluster-deps ## Unit tests (no trained model needed; SQLite and PostgreSQL)
-	@$(BIN)/pytest -q -m "not model" tests
+	@$(BIN)/pytest -q -m "not model" --durations=15 tests
 
 validate: $(STAMP) ## rasa data validate --fail-on-warnings
 	@$(BIN)/rasa data validate --fail-on-warnings --quiet
@@ -113,7 +113,7 @@ rasa-test: $(MODEL) ## rasa test on the test stories
 	@echo "rasa test: ok"
 
 model-tests: $(MODEL) $(WIDGET) $(CHARTS) browser postgres cluster-deps ## Tests against the trained model: crisis suite, graded, browser, end to end
-	@$(BIN)/pytest -q -s -m model tests
+	@$(BIN)/pytest -q -s -m model --durations=30 tests
 
 test: lint types unit validate train rasa-test model-tests ## Install and run every test (what CI runs)
 	@echo "make test: all passed"

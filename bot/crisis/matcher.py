@@ -287,11 +287,17 @@ class CrisisMatcher:
         return k < len(found) and found[k] < hi
 
     @staticmethod
-    def _contains_seq(norms: Sequence[str], seqs: Iterable[Tuple[str, ...]]) -> bool:
+    def _contains_seq(norms: Sequence[str], seqs: Iterable[Tuple[str, ...]],
+                      is_number: Callable[[str], bool] | None = None) -> bool:
+        """Whether ``norms`` hold one of ``seqs``; with ``is_number``, an ``N`` in a sequence stands for any word
+        it accepts ("hace N años")."""
         for seq in seqs:
             n = len(seq)
-            if any(tuple(norms[i:i + n]) == seq for i in range(len(norms) - n + 1)):
-                return True
+            for i in range(len(norms) - n + 1):
+                window = tuple(norms[i:i + n])
+                if window == seq or (is_number is not None and "N" in seq and all(
+                        w == p or (p == "N" and is_number(w)) for w, p in zip(window, seq))):
+                    return True
         return False
 
     def _negated(self, doc: Doc, start: int, window: int | None = None) -> bool:
@@ -366,13 +372,7 @@ class CrisisMatcher:
     def _years_ago(self, norms: Sequence[str]) -> bool:
         """A "years ago" of another language ("hace dos años", "vor 3 jahren"): a ``years_ago`` pattern of
         patterns.yml, whose ``N`` is a number in digits or one of ``number_words``."""
-        for pattern in self.years_ago:
-            n = len(pattern)
-            for i in range(len(norms) - n + 1):
-                if all(w == p or (p == "N" and (w.isdigit() or w in self.number_words))
-                       for w, p in zip(norms[i:i + n], pattern)):
-                    return True
-        return False
+        return self._contains_seq(norms, self.years_ago, lambda w: w.isdigit() or w in self.number_words)
 
     def _hypothetical(self, doc: Doc, i: int) -> bool:
         """Whether token ``i`` makes its clause hypothetical: "cause" does ("can withdrawal cause seizures"),
