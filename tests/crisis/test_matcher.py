@@ -385,6 +385,12 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("If a client were found in their car in a closed garage, who would contact the family?", "closed_garage",
      "suicide"),
     ("I'll only need them once more, tonight, all at the same time", "all_at_once_tonight", "suicide"),
+    # stop 30's fresh authors: a diabetic's low sugar, preeclampsia's signs, flying from a height, Spanish voices
+    ("so shaky and confused, my meter says 38 and I can't find my glucose tabs", "low_blood_sugar", "medical"),
+    ("8 months pregnant, seeing spots and my hands and face are really swollen, is it withdrawal?",
+     "pregnant_warning_signs", "medical"),
+    ("I've figured out I can fly. I'll try from my balcony tonight", "flying_from_height", "psychosis"),
+    ("escucho voces y me dicen que lastime a mi hijo", "other_language", "general"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -533,6 +539,10 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "I cried because the kettle took too long, is this withdrawal",
     "sorry the intake form took too long to fill in",
     "should I take my evening pills all at once or spread out?",
+    "my sugar was 38 this morning but juice fixed it, I'm fine now",
+    "my glucose is 140 after dinner, does ativan raise it?",
+    "I feel like I can fly since quitting xanax, coffee on the balcony every morning",
+    "back in 2019 when I was pregnant I kept seeing spots before my eyes",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
