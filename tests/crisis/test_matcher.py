@@ -543,6 +543,10 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "my glucose is 140 after dinner, does ativan raise it?",
     "I feel like I can fly since quitting xanax, coffee on the balcony every morning",
     "back in 2019 when I was pregnant I kept seeing spots before my eyes",
+    "my sugar dropped 40 points after lunch, is that the taper?",
+    "my son can fly here on Friday, does his room have a window?",
+    "I'm pregnant and seeing spots on my skin, a rash from the taper?",
+    "32 weeks pregnant and my ankles are swollen",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
