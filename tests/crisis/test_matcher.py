@@ -391,6 +391,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
      "pregnant_warning_signs", "medical"),
     ("I've figured out I can fly. I'll try from my balcony tonight", "flying_from_height", "psychosis"),
     ("escucho voces y me dicen que lastime a mi hijo", "other_language", "general"),
+    ("im kinda fuzzy from the xanax but i gotta drive my kids to school in 10 min", "driving_impaired", "general"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -547,6 +548,8 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "my son can fly here on Friday, does his room have a window?",
     "I'm pregnant and seeing spots on my skin, a rash from the taper?",
     "32 weeks pregnant and my ankles are swollen",
+    "I have to drive to work tomorrow, will klonopin make me foggy?",
+    "I was so out of it last year I couldn't drive, now I'm fine",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
