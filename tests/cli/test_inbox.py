@@ -54,8 +54,10 @@ def sqlite_url(tmp_path) -> str:
 
 
 def seed(url: str) -> None:
-    store(url, "c1", [missed("do you take medicare?"), missed("Do you take Medicare"), missed(CRISIS),
-                      missed("hiya mate", guess="greet"),
+    # questions that no training or evaluation file holds whole: the inbox leaves those out (stop 30: a crisis
+    # author's earlier message "do you take medicare?" in data/crisis/training.yml hid the seed this test had)
+    store(url, "c1", [missed("do you take medicare advantage?"), missed("Do you take Medicare Advantage"),
+                      missed(CRISIS), missed("hiya mate", guess="greet"),
                       user("i took all of my pills", "emergency", 0.99, kind="overdose")])
 
 
@@ -69,7 +71,7 @@ def test_export_writes_a_private_file_and_one_summary_line(db_url, project, tmp_
     assert stat.S_IMODE(out.stat().st_mode) == 0o600, "visitors' words: owner only"
     entries = yaml.safe_load(out.read_text())["entries"]
     assert [(e["text"], e["intent"], e["seen"]) for e in entries] == [
-        ("do you take medicare?", "faq/insurance", 2), ("hiya mate", "greet", 1)]
+        ("do you take medicare advantage?", "faq/insurance", 2), ("hiya mate", "greet", 1)]
     text = out.read_text()
     assert CRISIS not in text and "pills" not in text
     assert last_line(done) == (
@@ -93,7 +95,8 @@ def test_export_never_overwrites_a_file_being_labelled(sqlite_url, project, tmp_
 def test_export_to_standard_output_and_the_default_file(sqlite_url, project, tmp_path):
     seed(sqlite_url)
     done = inbox(sqlite_url, "export", "--out", "-", "--project", str(project.root))
-    assert done.returncode == 0 and yaml.safe_load(done.stdout)["entries"][0]["text"] == "do you take medicare?"
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["entries"][0]["text"] == "do you take medicare advantage?"
     assert last_line(done).startswith("exported 2 entries (3 messages) to -;")
     here = inbox(sqlite_url, "export", "--since", "30d", "--project", str(project.root), cwd=tmp_path)
     assert here.returncode == 0, here.stderr
@@ -108,7 +111,7 @@ def test_export_label_apply(sqlite_url, project, tmp_path):
     out = tmp_path / "inbox.yml"
     assert inbox(sqlite_url, "export", "--out", str(out), "--project", str(project.root)).returncode == 0
     labelled = out.read_text().replace("intent: faq/insurance", "intent: faq/medicare\n  question: Do you take "
-                                                                 "Medicare?")
+                                                                 "Medicare Advantage?")
     out.write_text(labelled)
     done = inbox(sqlite_url, "apply", str(out), "--project", str(project.root))
     assert done.returncode == 0, done.stderr
@@ -118,7 +121,7 @@ def test_export_label_apply(sqlite_url, project, tmp_path):
     assert lines[-1] == ("added 2 examples (faq/medicare 1, greet 1); changed data/nlu/conversation.yml, "
                          "data/nlu/medicare.yml, data/suggestions.yml, domain.yml")
     found = {(e.intent, e.text) for e in TrainingData.read(project).examples()}
-    assert {("faq/medicare", "do you take medicare?"), ("greet", "hiya mate")} <= found
+    assert {("faq/medicare", "do you take medicare advantage?"), ("greet", "hiya mate")} <= found
     pending = subprocess.run([sys.executable, "-m", "bot", "answers", "pending", "--project", str(project.root)],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert pending.stdout.startswith("utter_faq/medicare") and "no answer text yet" in pending.stdout
@@ -128,7 +131,7 @@ def test_export_label_apply(sqlite_url, project, tmp_path):
 
 def test_apply_errors_name_the_line_and_change_nothing(sqlite_url, project, tmp_path):
     path = tmp_path / "labelled.yml"
-    path.write_text("entries:\n- text: do you take medicare\n  intent: faq/insurence\n"
+    path.write_text("entries:\n- text: do you take medicare advantage\n  intent: faq/insurence\n"
                     f"- text: {CRISIS}\n  intent: distress\n- text: fine\n  intent: greet\n")
     before = snapshot(project)
     done = inbox(sqlite_url, "apply", str(path), "--project", str(project.root))
@@ -156,7 +159,7 @@ def test_a_broken_file_is_one_error_line_and_the_summary(sqlite_url, project, tm
 
 def test_apply_dry_run_and_missing_file(sqlite_url, project, tmp_path):
     path = tmp_path / "labelled.yml"
-    path.write_text("entries:\n- text: do you take medicare\n  intent: faq/medicare\n")
+    path.write_text("entries:\n- text: do you take medicare advantage\n  intent: faq/medicare\n")
     before = snapshot(project)
     done = inbox(sqlite_url, "apply", str(path), "--dry-run", "--project", str(project.root))
     assert done.returncode == 0, done.stderr
