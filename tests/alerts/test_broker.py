@@ -144,9 +144,11 @@ def test_publish_outside_an_event_loop_does_not_raise(tmp_path):
 
 
 async def test_publish_does_not_wait_for_a_slow_database(tmp_path):
+    # the database takes 3 s; publishing must return long before (it took 0.7 s once on a loaded CI machine, so the
+    # bound is the slow database's time, not a speed target: those live in bench/)
     class SlowOutbox(AlertOutbox):
         def record(self, *args: Any, **kwargs: Any) -> bool:
-            time.sleep(1.5)
+            time.sleep(3.0)
             return super().record(*args, **kwargs)
 
     outbox = SlowOutbox(create_tables(f"sqlite:///{tmp_path / 'a.db'}"), 3600.0)
@@ -156,8 +158,8 @@ async def test_publish_does_not_wait_for_a_slow_database(tmp_path):
     try:
         started = time.perf_counter()
         broker.publish(user_event(sender_id="conv-slow"))
-        assert time.perf_counter() - started < 0.1
-        deadline = time.monotonic() + 5
+        assert time.perf_counter() - started < 1.5
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not outbox.all():
             await asyncio.sleep(0.05)
         assert [r["conversation_id"] for r in outbox.all()] == ["conv-slow"]
