@@ -292,11 +292,11 @@ class CrisisMatcher:
         """Whether ``norms`` hold one of ``seqs``; with ``is_number``, an ``N`` in a sequence stands for any word
         it accepts ("hace N años")."""
         for seq in seqs:
-            n = len(seq)
+            n, wild = len(seq), is_number is not None and "N" in seq
             for i in range(len(norms) - n + 1):
                 window = tuple(norms[i:i + n])
-                if window == seq or (is_number is not None and "N" in seq and all(
-                        w == p or (p == "N" and is_number(w)) for w, p in zip(window, seq))):
+                if window == seq or (wild and all(
+                        w == p or (p == "N" and is_number(w)) for w, p in zip(window, seq))):  # type: ignore[misc]
                     return True
         return False
 
