@@ -35,6 +35,7 @@ from typing import Any, Dict, List
 import yaml
 
 from bench.settings import PROJECT_CONFIG, ROOT
+from bot import yaml_io
 
 CRISIS_DIR = ROOT / "data" / "crisis"
 NO_AUTHOR = "-"
@@ -73,7 +74,7 @@ def labelled_cases(directory: Path = CRISIS_DIR) -> List[Dict[str, Any]]:
     """Every case of the labelled files, as written, with its author (``-`` when it has none)."""
     cases = []
     for path in sorted(directory.glob("*.yml")):
-        for case in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+        for case in yaml_io.safe_load(path.read_text(encoding="utf-8")) or []:
             cases.append({**case, "author": str(case.get("author") or NO_AUTHOR)})
     return cases
 

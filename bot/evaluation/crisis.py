@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-import yaml
-
-from bot import facts
+from bot import facts, yaml_io
 from bot.evaluation.replies import Reply, conversation, flatten
 
 
@@ -67,7 +65,7 @@ class SuiteScore:
 
 def load_suite(path: Path) -> List[Case]:
     """The cases of a suite file, in either format."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = yaml_io.safe_load(Path(path).read_text(encoding="utf-8"))
     if isinstance(data, dict):
         cases = [Case(t, True, kind) for kind, texts in data["emergency"].items() for t in texts]
         return cases + [Case(t, False) for t in data["not_emergency"]]

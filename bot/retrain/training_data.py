@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import yaml
 
+from bot import yaml_io
 from bot.names import FAQ_INTENT
 from bot.settings import ROOT
 
@@ -124,7 +125,7 @@ def load_yaml(path: Path) -> Any:
 def parse_yaml(text: str, path: Path) -> Any:
     """``text`` parsed; DataError naming ``path`` and the line on a syntax error."""
     try:
-        return yaml.safe_load(text)
+        return yaml_io.safe_load(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" line {mark.line + 1}" if mark is not None else ""
