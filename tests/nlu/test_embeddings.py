@@ -48,6 +48,16 @@ def test_batches_give_the_same_vectors_as_one_batch(encoder):
         assert np.allclose(batched, whole, atol=1e-5)
 
 
+def test_rows_come_back_in_the_order_given_whatever_the_lengths(encoder):
+    # batches are made of texts of similar length: the rows must still follow the input order
+    texts = ["a much longer message about a taper that went wrong last winter and the clinic that helped",
+             "hi", "", "is the chat private", "help", "x " * 300]
+    together = encoder.encode(texts, batch_size=2)
+    for i, text in enumerate(texts):
+        assert np.allclose(together[i], encoder.encode([text])[0], atol=1e-5), i
+    assert np.allclose(encoder.encode(texts[::-1], batch_size=2), together[::-1], atol=1e-5)
+
+
 def test_a_paraphrase_is_closer_than_an_unrelated_sentence(encoder):
     pills, paraphrase, unrelated = encoder.encode(
         ["I just swallowed all my pills", "I took every pill in the bottle", "What are your visiting hours?"])
