@@ -392,6 +392,9 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("I've figured out I can fly. I'll try from my balcony tonight", "flying_from_height", "psychosis"),
     ("escucho voces y me dicen que lastime a mi hijo", "other_language", "general"),
     ("im kinda fuzzy from the xanax but i gotta drive my kids to school in 10 min", "driving_impaired", "general"),
+    # stop 31's fresh authors: a last word
+    ("Tonight is the last you'll ever hear from me. Tell my sister I'm sorry.", "last_words", "suicide"),
+    ("this is the last time anyone will hear from me", "last_words", "suicide"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -550,6 +553,11 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "32 weeks pregnant and my ankles are swollen",
     "I have to drive to work tomorrow, will klonopin make me foggy?",
     "I was so out of it last year I couldn't drive, now I'm fine",
+    "this is the last time you'll hear from me on here, the mods locked my thread",
+    "ok this is the last time you'll hear from me about the insurance forms, promise",
+    "the last time you heard from me I was still on 2mg",
+    "I gave away the whole bottle to my sister so I can't reach for it",
+    "she hid the whole bottle from him before the party",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
