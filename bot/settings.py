@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACY_DIR = ROOT / "build" / "spacy_en"
+#: Sentence vectors of training texts kept between trainings (bot/nlu/vector_cache.py; a build artefact).
+VECTOR_CACHE_DIR = ROOT / "build" / "vectors"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 CREDENTIALS = ROOT / "credentials.yml"
 ENDPOINTS = ROOT / "endpoints.yml"

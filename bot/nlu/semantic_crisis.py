@@ -36,6 +36,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.channels.context import PREVIOUS_TEXT
 from bot.names import CLAUSE_PROBABILITIES, CONTEXT_PROBABILITY, DANGER_PROBABILITY, EMERGENCY_INTENT, OWN_TEXT
+from bot.nlu import vector_cache
 from bot.nlu.embeddings import DIMENSIONS, load_encoder
 from bot.nlu.followup import gives_context, is_followup, read_after
 from bot.nlu.sentence_embedder import SentenceEmbeddingFeaturizer, embedding_of
@@ -193,7 +194,7 @@ class SemanticCrisisClassifier(GraphComponent):
         labelled = labelled_examples(self._example_paths(), self.config["context_words"])
         if labelled:
             texts.extend(text for text, _ in labelled)
-            rows.extend(load_encoder().encode([text for text, _ in labelled]))
+            rows.extend(vector_cache.encode(load_encoder(), [text for text, _ in labelled]))
             y.extend(emergency for _, emergency in labelled)
             w.extend([self.config["examples_weight"]] * len(labelled))
         if len(set(y)) < 2:
