@@ -395,6 +395,8 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     # stop 31's fresh authors: a last word
     ("Tonight is the last you'll ever hear from me. Tell my sister I'm sorry.", "last_words", "suicide"),
     ("this is the last time anyone will hear from me", "last_words", "suicide"),
+    ("checked my life insurance again. the two years have passed. so that's sorted", "insurance_suicide_clause",
+     "suicide"),
 ])
 def test_each_danger_escalates_with_its_rule_and_kind(matcher, text, rule, kind):
     detection = matcher.detect(text)
@@ -558,6 +560,8 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "the last time you heard from me I was still on 2mg",
     "I gave away the whole bottle to my sister so I can't reach for it",
     "she hid the whole bottle from him before the party",
+    "does my life insurance pay out even if I die in detox?",
+    "my life insurance has a two year exclusion period, what does that mean for rehab?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
     assert matcher.detect(text) is None, matcher.explain(text)
