@@ -590,6 +590,7 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
 
 def test_a_combination_takes_vetoable_as_a_rule_does(matcher):
     assert not matcher.vetoable("death_emoji_threat")
+    assert not matcher.vetoable("insurance_suicide_clause")  # stop 31: its fresh emergency read 0.2% danger
     assert matcher.vetoable("blade_and_blood") and matcher.veto_below("blade_and_blood") is None
     assert matcher.vetoable("no_such_rule")
 
