@@ -396,6 +396,8 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("Tonight is the last you'll ever hear from me. Tell my sister I'm sorry.", "last_words", "suicide"),
     ("this is the last time anyone will hear from me", "last_words", "suicide"),
     ("this is the last you'll hear from me in this life", "last_words", "suicide"),
+    ("she won't stop crying and I just held a pillow over her face for a second, I'm alone with her", "smothering",
+     "harm_to_others"),
     ("checked my life insurance again. the two years have passed. so that's sorted", "insurance_suicide_clause",
      "suicide"),
 ])
@@ -562,6 +564,9 @@ def test_a_call_for_help_in_another_language_may_be_vetoed(matcher):
     "I gave away the whole bottle to my sister so I can't reach for it",
     "she hid the whole bottle from him before the party",
     "does my life insurance pay out even if I die in detox?",
+    "I have intrusive thoughts of smothering my baby, is that a withdrawal thing?",
+    "should I put a blanket over the baby's face when she naps?",
+    "I put the pillow on the bed and fell asleep",
     "my life insurance has a two year exclusion period, what does that mean for rehab?",
 ])
 def test_look_alikes_of_recent_rules_do_not_escalate(matcher, text):
