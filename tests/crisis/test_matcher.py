@@ -396,6 +396,7 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("Tonight is the last you'll ever hear from me. Tell my sister I'm sorry.", "last_words", "suicide"),
     ("this is the last time anyone will hear from me", "last_words", "suicide"),
     ("this is the last you'll hear from me in this life", "last_words", "suicide"),
+    ("this is the last you'll hear from me for good", "last_words", "suicide"),
     ("she won't stop crying and I just held a pillow over her face for a second, I'm alone with her", "smothering",
      "harm_to_others"),
     ("checked my life insurance again. the two years have passed. so that's sorted", "insurance_suicide_clause",

@@ -91,7 +91,8 @@ def test_tuning_halves(assistant):
 # scored once: the same 0.994 (161/162) and 0.033 (5/152); pairs 1.000 and 0.092. Stop 30's model (CA-CC in training,
 # rules for low blood sugar, preeclampsia's signs, flying, sedated driving), by CI, scored once: the same; pairs 0.083.
 # Stop 31's model (CD-CH in training; rules for a last word and a life insurance policy's suicide clause), by CI,
-# scored once: sealed 0.994 (161/162) and 0.026 (4/152); pairs 1.000 and 0.075.
+# scored by both of the stop's fresh-clone CI runs (898b20f, 823ebd4): sealed 0.994 (161/162) and 0.026 (4/152) each
+# time; pairs 1.000 and 0.075.
 HELD_OUT = [
     ("sealed.yml", 162, 152, 0.98, 0.07),
     ("pairs.yml", 120, 120, 0.97, 0.20),
