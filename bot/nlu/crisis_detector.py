@@ -17,6 +17,10 @@ vector, trained on labelled emergencies and their look-alikes):
 - without a rule, the probability escalates from ``semantic_threshold``, or from
   ``semantic_with_hint`` when the n-gram intent classifier gives the ``emergency`` intent at least
   ``ngram_hint`` (its doubt keeps odd off-topic messages out);
+- in a message of several clauses, a clause whose own probability is at least ``clause_threshold`` escalates when
+  the whole message reads at least ``clause_min_probability`` (a danger told in one sentence of a long message of
+  questions, which the whole message's vector dilutes; the floor keeps a clause that the rest tells as over or as
+  fiction from escalating alone);
 - a message the matcher finds benign (danger words only in the past, negated, reported or figurative)
   needs ``benign_threshold`` as well, and a question the intent classifier answers with an answer it
   is sure of (``faq_sure``) needs ``faq_threshold`` ("my best friend stopped her valium and she's
@@ -101,6 +105,10 @@ class CrisisDetector(ConfiguredComponent):
             "context_threshold": 0.4,
             # ... when the message or the previous one, read alone, has at least this much danger
             "context_part": 0.05,
+            # a message of several clauses escalates when one clause reads at least this alone...
+            "clause_threshold": 0.95,
+            # ... and the whole message at least this (None: the clause path is off)
+            "clause_min_probability": 0.08,
         }
 
     def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
@@ -131,7 +139,7 @@ class CrisisDetector(ConfiguredComponent):
         return self._ngram_probability(message) >= self.config["classifier_threshold"]
 
     def _classifier_flags(self, message: Message, rule: bool, benign: bool, veto: float | None = None) -> str | None:
-        """Which path escalates the message ("rule", "classifier", "semantic"), if one does.
+        """Which path escalates the message ("rule", "classifier", "semantic", "clause", "context"), if one does.
 
         Without a semantic probability (a model trained without the component) the rules and the
         n-gram intent decide alone, as before the classifier existed. ``veto``: the fired rule's own
@@ -146,7 +154,22 @@ class CrisisDetector(ConfiguredComponent):
             return "rule"
         if not rule and self._semantic_flags(message, p, benign):
             return "semantic"
+        if self._danger_clause(message, p) is not None:
+            return "clause"
         return "context" if self._in_context(message, benign) else None
+
+    def _danger_clause(self, message: Message, p: float) -> str | None:
+        """The clause that reads as danger on its own in a message of several ("... she had a whole cup of lean and 3
+        bars an hour ago and I can't get her to sit up ..." between questions about couples' programs and prices),
+        when it reads at least ``clause_threshold`` and the whole message at least ``clause_min_probability`` (a
+        clause told as history or fiction by the clauses around it reads low in the whole: "yesterday I
+        accidentally took my diazepam twice ... totally fine")."""
+        floor = self.config.get("clause_min_probability")
+        if floor is None or p < floor:
+            return None
+        parts = [(str(clause), float(q)) for clause, q in message.get(CLAUSE_PROBABILITIES) or []]
+        best = max(parts, key=lambda part: part[1], default=None)
+        return best[0] if best is not None and best[1] >= self.config["clause_threshold"] else None
 
     def _semantic_flags(self, message: Message, p: float, benign: bool) -> bool:
         """Whether the probability ``p`` escalates a message no rule flagged."""
@@ -231,8 +254,10 @@ class CrisisDetector(ConfiguredComponent):
             if self._ngram_flags(message):
                 self._demote(message)
             return
-        if source == "context":
-            context = self.matcher.assess(str(message.get(CONTEXT_PROBABILITY)[0]))
+        if source in ("context", "clause"):
+            read = (str(message.get(CONTEXT_PROBABILITY)[0]) if source == "context"
+                    else self._danger_clause(message, float(message.get(DANGER_PROBABILITY) or 0.0)) or text)
+            context = self.matcher.assess(read)
             kind = context.detection.kind if context.detection else context.kind or GENERAL_KIND
         elif detection is not None:
             kind, source = detection.kind, f"rule:{detection.rule}"

@@ -6,7 +6,8 @@ none does) is below ``clause_veto``, however high the n-gram intent's emergency;
 probability escalates from ``semantic_threshold``, or from ``semantic_with_hint`` when the n-gram intent
 gives emergency at least ``ngram_hint``; a benign message also needs ``benign_threshold``, and a
 question the intent classifier read as ``faq`` with an answer of at least ``faq_sure`` needs ``faq_threshold``.
-Otherwise a short message's context reading (the previous message then it) escalates from ``context_threshold``
+A clause of a message of several that reads at least ``clause_threshold`` alone escalates it when the whole message
+reads at least ``clause_min_probability``. Otherwise a short message's context reading (the previous message then it) escalates from ``context_threshold``
 (and ``benign_threshold`` when the message alone reads benign), with the kind the matcher gives the reading,
 unless the message is a question the classifier is sure of (it stands on its own words).
 Without one (a model trained without the classifier) the rules and the n-gram intent decide alone.
@@ -193,11 +194,11 @@ def test_the_default_thresholds_and_no_removed_keys():
     assert {k: config[k] for k in ("classifier_threshold", "rule_veto", "clause_veto", "veto_min_words",
                                    "semantic_threshold", "semantic_with_hint", "ngram_hint",
                                    "benign_threshold", "faq_sure", "faq_threshold", "context_threshold",
-                                   "context_part")} == {
+                                   "context_part", "clause_threshold", "clause_min_probability")} == {
         "classifier_threshold": 0.3, "rule_veto": 0.005, "clause_veto": 0.6, "veto_min_words": 8,
         "semantic_threshold": 0.4, "semantic_with_hint": 0.1, "ngram_hint": 0.03,
         "benign_threshold": 0.9, "faq_sure": 0.7, "faq_threshold": 0.6, "context_threshold": 0.4,
-        "context_part": 0.05}
+        "context_part": 0.05, "clause_threshold": 0.95, "clause_min_probability": 0.08}
     assert CrisisDetector({}, matcher=object()).config == config
     assert not {"semantic_confirm", "benign_override_semantic", "benign_override_ngram", "veto_ngram"} & set(config)
     assert not hasattr(CrisisDetector, "_sure")
@@ -545,11 +546,54 @@ def test_clause_veto_is_configurable(matcher):
     assert processors_of(default_high) == [["rule:took_everything"]]
 
 
-def test_the_clauses_do_not_change_a_message_without_a_rule(detector):
-    """The clause probabilities guard a rule's veto; they never escalate a message on their own."""
-    m = semantic(NO_RULE, 0.05, parts=[("everything feels pointless", 0.99), ("and I have made my decision", 0.99)])
+def test_a_danger_clause_does_not_escalate_a_whole_message_below_clause_min_probability(detector):
+    """A clause that the rest of the message tells as over or as fiction reads low in the whole message."""
+    m = semantic(NO_RULE, 0.0799, parts=[("everything feels pointless", 0.99), ("and I have made my decision", 0.99)])
     detector.process([m])
     assert m.get("intent") == {"name": "faq", "confidence": 0.9} and not kind_of(m)
+
+
+# A danger told in one clause of a long message of questions: the whole message's vector dilutes it
+LONG = ("do you have a program for couples? how long is it usually? she had a whole cup of lean and 3 bars an hour "
+        "ago and I can't get her to sit up. anyway what are the prices")
+LONG_PARTS = [("do you have a program for couples?", 0.0), ("how long is it usually?", 0.0),
+              ("she had a whole cup of lean and 3 bars an hour ago and I can't get her to sit up.", 0.95),
+              ("anyway what are the prices", 0.0)]
+
+
+@pytest.mark.parametrize("p, top, expected", [
+    (0.08, 0.95, "emergency"),   # both bounds inclusive
+    (0.0799, 0.95, "faq"),       # the whole message below clause_min_probability
+    (0.08, 0.9499, "faq"),       # no clause at clause_threshold
+    (0.3, 1.0, "emergency"),
+])
+def test_a_clause_that_reads_as_danger_alone_escalates_the_message(detector, p, top, expected):
+    parts = [(c, top if q else q) for c, q in LONG_PARTS]
+    m = semantic(LONG, p, "faq", 0.9, parts=parts)
+    detector.process([m])
+    assert m.get("intent")["name"] == expected
+    if expected == "emergency":
+        assert processors_of(m) == [["clause"]]
+        # the kind is what the rules read in the clause (none here: general)
+        assert kind_of(m) == ["general"]
+    else:
+        assert not kind_of(m)
+
+
+def test_a_message_without_clauses_never_takes_the_clause_path(detector):
+    m = semantic("I want to stop my xanax", 0.2)
+    detector.process([m])
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
+
+
+def test_the_clause_path_is_configurable_and_can_be_turned_off(matcher):
+    parts = [(c, 0.9 if q else q) for c, q in LONG_PARTS]
+    lenient, off = semantic(LONG, 0.05, parts=parts), semantic(LONG, 0.3, parts=[(c, 1.0 if q else q) for c, q in LONG_PARTS])
+    CrisisDetector({"clause_threshold": 0.9, "clause_min_probability": 0.05}, matcher=matcher).process([lenient])
+    CrisisDetector({"clause_min_probability": None, "semantic_threshold": 0.5, "semantic_with_hint": 0.5},
+                   matcher=matcher).process([off])
+    assert lenient.get("intent")["name"] == "emergency" and processors_of(lenient) == [["clause"]]
+    assert off.get("intent")["name"] == "faq"
 
 
 # The n-gram intent never keeps a rule the classifier vetoes: the veto reads only the danger probability, the
