@@ -7,7 +7,8 @@ probability escalates from ``semantic_threshold``, or from ``semantic_with_hint`
 gives emergency at least ``ngram_hint``; a benign message also needs ``benign_threshold``, and a
 question the intent classifier read as ``faq`` with an answer of at least ``faq_sure`` needs ``faq_threshold``.
 A clause of a message of several that reads at least ``clause_threshold`` alone escalates it when the whole message
-reads at least ``clause_min_probability``. Otherwise a short message's context reading (the previous message then it) escalates from ``context_threshold``
+reads at least ``clause_min_probability``. Otherwise a short message's context reading (the previous message then
+it) escalates from ``context_threshold``
 (and ``benign_threshold`` when the message alone reads benign), with the kind the matcher gives the reading,
 unless the message is a question the classifier is sure of (it stands on its own words).
 Without one (a model trained without the classifier) the rules and the n-gram intent decide alone.
@@ -588,7 +589,8 @@ def test_a_message_without_clauses_never_takes_the_clause_path(detector):
 
 def test_the_clause_path_is_configurable_and_can_be_turned_off(matcher):
     parts = [(c, 0.9 if q else q) for c, q in LONG_PARTS]
-    lenient, off = semantic(LONG, 0.05, parts=parts), semantic(LONG, 0.3, parts=[(c, 1.0 if q else q) for c, q in LONG_PARTS])
+    lenient = semantic(LONG, 0.05, parts=parts)
+    off = semantic(LONG, 0.3, parts=[(c, 1.0 if q else q) for c, q in LONG_PARTS])
     CrisisDetector({"clause_threshold": 0.9, "clause_min_probability": 0.05}, matcher=matcher).process([lenient])
     CrisisDetector({"clause_min_probability": None, "semantic_threshold": 0.5, "semantic_with_hint": 0.5},
                    matcher=matcher).process([off])
