@@ -461,6 +461,12 @@ class CrisisMatcher:
         benign = None if detection is not None else self._benign(doc, found)
         return Assessment(detection, benign, kind)
 
+    def reports(self, text: str | Doc) -> bool:
+        """Whether ``text`` tells of a danger through a source or a story (words of the ``reported`` list:
+        "a forum post said", "in one scene of my screenplay"), wherever they are."""
+        doc = self._as_doc(text)
+        return self._contains_seq(self._facts(doc).norms, self.reported)
+
     def _detection(self, found: Sequence[Tuple[str, int, int, str | None]]) -> Detection | None:
         """The first rule (or combination of signals) that counts."""
         signals: Dict[str, Tuple[int, int]] = {}

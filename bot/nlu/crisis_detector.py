@@ -163,13 +163,17 @@ class CrisisDetector(ConfiguredComponent):
         bars an hour ago and I can't get her to sit up ..." between questions about couples' programs and prices),
         when it reads at least ``clause_threshold`` and the whole message at least ``clause_min_probability`` (a
         clause told as history or fiction by the clauses around it reads low in the whole: "yesterday I
-        accidentally took my diazepam twice ... totally fine")."""
+        accidentally took my diazepam twice ... totally fine"), unless the clause itself tells it through a source or
+        a story (``reported`` in patterns.yml)."""
         floor = self.config.get("clause_min_probability")
         if floor is None or p < floor:
             return None
         parts = [(str(clause), float(q)) for clause, q in message.get(CLAUSE_PROBABILITIES) or []]
         best = max(parts, key=lambda part: part[1], default=None)
-        return best[0] if best is not None and best[1] >= self.config["clause_threshold"] else None
+        if best is None or best[1] < self.config["clause_threshold"]:
+            return None
+        # a clause told through a source or a story is not a danger now ("in one scene a college kid ... lips blue")
+        return None if self.matcher.reports(best[0]) else best[0]
 
     def _semantic_flags(self, message: Message, p: float, benign: bool) -> bool:
         """Whether the probability ``p`` escalates a message no rule flagged."""

@@ -653,3 +653,30 @@ def test_reported_speech_counts_only_before_the_match(matcher):
     assert [t.norm_ for t in doc[:3]] == ["a", "friend", "said"]
     assert matcher._reported_before(doc, s, e, 3)
     assert not matcher._reported_before(doc, s, e, 2)
+
+
+@pytest.mark.parametrize("text", [
+    "Writing a screenplay where a mom finds her son passed out from bars and vodka. What would paramedics do?",
+    "I'm writing a novel where the main character takes the whole bottle of her xanax after a breakup. Realistic?",
+    "writing a fanfic where the mc has a seizure from benzo withdrawal, what would it look like irl?",
+])
+def test_fiction_is_told_not_happening(matcher, text):
+    """A scene of a screenplay, a novel or a story is reported, not a danger now (stop 32's fresh look-alikes)."""
+    assert matcher.detect(text) is None
+    assert matcher.assess(text).benign is not None
+
+
+@pytest.mark.parametrize("text", [
+    "this is not a novel, I just took the whole bottle of xanax and I feel really weird",
+    "my screenplay can wait. my husband took too much of his pills and I can't wake him up",
+    "I'm a screenwriter and right now my roommate is having a seizure on the floor, what do I do",
+])
+def test_fiction_words_do_not_hide_a_danger_now(matcher, text):
+    assert matcher.detect(text) is not None
+
+
+def test_reports_finds_a_source_or_a_story_anywhere(matcher):
+    assert matcher.reports("in one scene she takes the whole bottle")
+    assert matcher.reports("she takes the whole bottle, a forum post said")
+    assert not matcher.reports("she took the whole bottle and won't wake up")
+    assert not matcher.reports("")

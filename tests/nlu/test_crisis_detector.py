@@ -1147,3 +1147,13 @@ def test_a_short_message_is_never_vetoed_whatever_its_rule_veto_below(detector):
     assessment, source = detector.decide(semantic("seeing bugs crawling on me", 0.0))
     assert assessment.detection is not None and assessment.detection.rule == "psychosis_signs"
     assert source == "rule"
+
+
+def test_a_danger_clause_told_in_a_story_does_not_escalate(detector):
+    scene = "In one scene his friends find him passed out in the bathroom and his lips are blue."
+    text = f"I'm a screenwriter working on a short film. {scene} What would paramedics do?"
+    parts = [("I'm a screenwriter working on a short film.", 0.0), (scene, 0.99), ("What would paramedics do?", 0.0)]
+    assert detector.matcher.reports(scene)
+    m = semantic(text, 0.5, parts=parts)
+    detector.process([m])
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
