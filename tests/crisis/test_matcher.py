@@ -680,3 +680,23 @@ def test_reports_finds_a_source_or_a_story_anywhere(matcher):
     assert matcher.reports("she takes the whole bottle, a forum post said")
     assert not matcher.reports("she took the whole bottle and won't wake up")
     assert not matcher.reports("")
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("gonna shoot up my job tmrw", "harm_others"),
+    ("im going to shoot up the school on monday", "harm_others"),
+    ("driving home on 4 bars lol", "driving_impaired"),
+    ("about to drive to work on 6 beers", "driving_impaired"),
+])
+def test_a_shooting_at_a_place_and_driving_on_a_count_of_bars(matcher, text, rule):
+    assert matcher.detect(text).rule == rule
+
+
+@pytest.mark.parametrize("text", [
+    "he used to shoot up heroin before he got on xanax",
+    "driving to work on 2mg of klonopin a day, is that allowed?",
+    "my phone is on 2 bars, sorry if this cuts out",
+    "I was on 4 bars a day back in college, clean now",
+])
+def test_drug_slang_and_bars_of_signal_are_not_those(matcher, text):
+    assert matcher.detect(text) is None
