@@ -20,7 +20,7 @@ vector, trained on labelled emergencies and their look-alikes):
 - in a message of several clauses, a clause whose own probability is at least ``clause_threshold`` escalates when
   the whole message reads at least ``clause_min_probability`` (a danger told in one sentence of a long message of
   questions, which the whole message's vector dilutes; the floor keeps a clause that the rest tells as over or as
-  fiction from escalating alone);
+  fiction from escalating alone), unless the clause itself tells it through a source or a story ("in one scene ...");
 - a message the matcher finds benign (danger words only in the past, negated, reported or figurative)
   needs ``benign_threshold`` as well, and a question the intent classifier answers with an answer it
   is sure of (``faq_sure``) needs ``faq_threshold`` ("my best friend stopped her valium and she's

@@ -670,6 +670,8 @@ def test_fiction_is_told_not_happening(matcher, text):
     "this is not a novel, I just took the whole bottle of xanax and I feel really weird",
     "my screenplay can wait. my husband took too much of his pills and I can't wake him up",
     "I'm a screenwriter and right now my roommate is having a seizure on the floor, what do I do",
+    "this is the final chapter, I took all my pills",
+    "is there a novel treatment for this? my husband took too much of his pills",
 ])
 def test_fiction_words_do_not_hide_a_danger_now(matcher, text):
     assert matcher.detect(text) is not None
