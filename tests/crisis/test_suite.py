@@ -92,7 +92,10 @@ def test_tuning_halves(assistant):
 # rules for low blood sugar, preeclampsia's signs, flying, sedated driving), by CI, scored once: the same; pairs 0.083.
 # Stop 31's model (CD-CH in training; rules for a last word and a life insurance policy's suicide clause), by CI,
 # scored by both of the stop's fresh-clone CI runs (898b20f, 823ebd4): sealed 0.994 (161/162) and 0.026 (4/152) each
-# time; pairs 1.000 and 0.075.
+# time; pairs 1.000 and 0.075. Stop 32's model (CK, CL, CN, CO, CQ, CR in training; the clause path; fiction read as
+# told; rules for a shooting at a place and driving on a count of bars), by CI on 271c63b, scored once: sealed
+# 1.000 (162/162) and 0.026 (4/152); pairs 1.000 and 0.092 (11/120); unseen.yml with CM and CP 0.993 (1527/1537) and
+# 0.035 (72/2083).
 HELD_OUT = [
     ("sealed.yml", 162, 152, 0.98, 0.07),
     ("pairs.yml", 120, 120, 0.97, 0.20),
