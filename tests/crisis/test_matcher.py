@@ -659,6 +659,7 @@ def test_reported_speech_counts_only_before_the_match(matcher):
     "Writing a screenplay where a mom finds her son passed out from bars and vodka. What would paramedics do?",
     "I'm writing a novel where the main character takes the whole bottle of her xanax after a breakup. Realistic?",
     "writing a fanfic where the mc has a seizure from benzo withdrawal, what would it look like irl?",
+    "I'm a novelist and one of the main characters has a seizure at her sister's wedding. What would guests see?",
 ])
 def test_fiction_is_told_not_happening(matcher, text):
     """A scene of a screenplay, a novel or a story is reported, not a danger now (stop 32's fresh look-alikes)."""
@@ -672,6 +673,7 @@ def test_fiction_is_told_not_happening(matcher, text):
     "I'm a screenwriter and right now my roommate is having a seizure on the floor, what do I do",
     "this is the final chapter, I took all my pills",
     "is there a novel treatment for this? my husband took too much of his pills",
+    "posted goodbye in my story on insta, I took all my pills",
 ])
 def test_fiction_words_do_not_hide_a_danger_now(matcher, text):
     assert matcher.detect(text) is not None
