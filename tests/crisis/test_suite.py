@@ -93,7 +93,7 @@ def test_tuning_halves(assistant):
 # Stop 31's model (CD-CH in training; rules for a last word and a life insurance policy's suicide clause), by CI,
 # scored by both of the stop's fresh-clone CI runs (898b20f, 823ebd4): sealed 0.994 (161/162) and 0.026 (4/152) each
 # time; pairs 1.000 and 0.075. Stop 32's model (CK, CL, CN, CO, CQ, CR in training; the clause path; fiction read as
-# told; rules for a shooting at a place and driving on a count of bars), by CI on 271c63b, scored once: sealed
+# told; rules for a shooting at a place and driving on a count of bars), by CI on 271c63b and 506f8c4, the same: sealed
 # 1.000 (162/162) and 0.026 (4/152); pairs 1.000 and 0.092 (11/120); unseen.yml with CM and CP 0.993 (1527/1537) and
 # 0.035 (72/2083).
 HELD_OUT = [
