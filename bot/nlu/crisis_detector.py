@@ -168,12 +168,11 @@ class CrisisDetector(ConfiguredComponent):
         floor = self.config.get("clause_min_probability")
         if floor is None or p < floor:
             return None
-        parts = [(str(clause), float(q)) for clause, q in message.get(CLAUSE_PROBABILITIES) or []]
-        best = max(parts, key=lambda part: part[1], default=None)
-        if best is None or best[1] < self.config["clause_threshold"]:
-            return None
-        # a clause told through a source or a story is not a danger now ("in one scene a college kid ... lips blue")
-        return None if self.matcher.reports(best[0]) else best[0]
+        high = sorted(((float(q), str(clause)) for clause, q in message.get(CLAUSE_PROBABILITIES) or []
+                       if float(q) >= self.config["clause_threshold"]), reverse=True)
+        # a clause told through a source or a story is not a danger now ("in one scene a college kid ... lips blue"),
+        # but another clause of the message may be
+        return next((clause for _, clause in high if not self.matcher.reports(clause)), None)
 
     def _semantic_flags(self, message: Message, p: float, benign: bool) -> bool:
         """Whether the probability ``p`` escalates a message no rule flagged."""

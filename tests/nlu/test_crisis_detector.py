@@ -1157,3 +1157,12 @@ def test_a_danger_clause_told_in_a_story_does_not_escalate(detector):
     m = semantic(text, 0.5, parts=parts)
     detector.process([m])
     assert m.get("intent")["name"] == "faq" and not kind_of(m)
+
+
+def test_a_story_clause_does_not_hide_another_danger_clause(detector):
+    scene = "In one scene his friends find him passed out in the bathroom and his lips are blue."
+    danger = "also my brother is not okay at all right now"  # no rule: the classifier's clause alone
+    text = f"{scene} {danger}"
+    m = semantic(text, 0.3, parts=[(scene, 0.99), (danger, 0.96)])
+    detector.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["clause"]]
