@@ -52,6 +52,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.channels.context import PREVIOUS_TEXT
 from bot.crisis.matcher import PATTERNS_PATH, Assessment, CrisisMatcher, load_spacy
 from bot.names import (
     ALSO_ANSWER_ENTITY,
@@ -109,6 +110,9 @@ class CrisisDetector(ConfiguredComponent):
             "clause_threshold": 0.95,
             # ... and the whole message at least this (None: the clause path is off)
             "clause_min_probability": 0.08,
+            # a message of at most this many words that does not read benign escalates when the visitor's previous
+            # message did (None: off)
+            "carry_words": None,
         }
 
     def __init__(self, config: Dict[str, Any], matcher: CrisisMatcher | None = None) -> None:
@@ -139,7 +143,8 @@ class CrisisDetector(ConfiguredComponent):
         return self._ngram_probability(message) >= self.config["classifier_threshold"]
 
     def _classifier_flags(self, message: Message, rule: bool, benign: bool, veto: float | None = None) -> str | None:
-        """Which path escalates the message ("rule", "classifier", "semantic", "clause", "context"), if one does.
+        """Which path escalates the message ("rule", "classifier", "semantic", "clause", "context", "carried"), if one
+        does.
 
         Without a semantic probability (a model trained without the component) the rules and the
         n-gram intent decide alone, as before the classifier existed. ``veto``: the fired rule's own
@@ -156,7 +161,9 @@ class CrisisDetector(ConfiguredComponent):
             return "semantic"
         if self._danger_clause(message, p) is not None:
             return "clause"
-        return "context" if self._in_context(message, benign) else None
+        if self._in_context(message, benign):
+            return "context"
+        return "carried" if self._carried(message, benign) else None
 
     def _danger_clause(self, message: Message, p: float) -> str | None:
         """The clause that reads as danger on its own in a message of several ("... she had a whole cup of lean and 3
@@ -205,6 +212,33 @@ class CrisisDetector(ConfiguredComponent):
         return (q >= self.config["context_threshold"] and self._clears_benign(q, benign)
                 and max(own, previous) >= self.config["context_part"]
                 and not self._sure_question(message))
+
+    def _carried(self, message: Message, benign: bool) -> bool:
+        """Whether the visitor's previous message told a danger now and this short one does not say it is over
+        ("took all my klonopin about 20 min ago" then "whats your address"; "getting really hard to keep my eyes open"
+        then "how much is your inpatient program anyway"): the previous message is read again as it was on its own
+        turn, by the rules (with the classifier's veto) and by its own danger probability (the context reading's)."""
+        limit = self.config.get("carry_words")
+        text = message.get(TEXT) or ""
+        previous = (message.get("metadata") or {}).get(PREVIOUS_TEXT)
+        if not limit or benign or not text.strip() or len(text.split()) > limit:
+            return False
+        if not isinstance(previous, str) or not previous.strip():
+            return False
+        reading = message.get(CONTEXT_PROBABILITY)
+        before = float(reading[2]) if reading else None
+        prior = self.matcher.assess(previous)
+        rule = prior.detection.rule if prior.detection is not None else None
+        if rule is not None:
+            if not self.matcher.vetoable(rule) or before is None:
+                return True
+            veto = max(self.config["rule_veto"], self.matcher.veto_below(rule) or 0.0)
+            if before >= veto or len(previous.split()) < self.config["veto_min_words"]:
+                return True
+        if before is None:
+            return False
+        return before >= (self.config["benign_threshold"] if prior.benign is not None
+                          else self.config["semantic_threshold"])
 
     def _vetoed(self, message: Message, p: float, veto: float | None = None) -> bool:
         """Whether the classifier overrules a rule's detection (see the module's docstring); ``veto`` raises
@@ -257,9 +291,13 @@ class CrisisDetector(ConfiguredComponent):
             if self._ngram_flags(message):
                 self._demote(message)
             return
-        if source in ("context", "clause"):
-            read = (str(message.get(CONTEXT_PROBABILITY)[0]) if source == "context"
-                    else self._danger_clause(message, float(message.get(DANGER_PROBABILITY) or 0.0)) or text)
+        if source in ("context", "clause", "carried"):
+            if source == "context":
+                read = str(message.get(CONTEXT_PROBABILITY)[0])
+            elif source == "carried":
+                read = str((message.get("metadata") or {}).get(PREVIOUS_TEXT) or text)
+            else:
+                read = self._danger_clause(message, float(message.get(DANGER_PROBABILITY) or 0.0)) or text
             context = self.matcher.assess(read)
             kind = context.detection.kind if context.detection else context.kind or GENERAL_KIND
         elif detection is not None:

@@ -298,6 +298,9 @@ def test_a_question_wrapped_danger_is_never_called_benign(matcher):
     ("how much is too much with wine? asking because i already took them all", "asked_after_taking", "overdose"),
     ("Client reports passive SI escalated to active over past 48h, identifies method", "clinical_suicidal", "suicide"),
     ("Client disclosed HI today toward ex-partner with specific plan", "clinical_homicidal", "harm_to_others"),
+    # a clinician's shorthand for the visitor's own state (CX, stop 33)
+    ("pt (me) w/ acute SI, means at home, need admission tonight", "clinical_suicidal", "suicide"),
+    ("28M, current SI with intent, 30 tabs of lorazepam in the drawer", "clinical_suicidal", "suicide"),
     ("my life insurance has been in force two years so the suicide clause won't apply", "insurance_suicide_clause",
      "suicide"),
     ("I intentionally consumed my remaining supply of temazepam at 8pm", "took_everything", "overdose"),
@@ -589,7 +592,7 @@ def test_veto_below_is_read_per_rule_and_stays_under_the_clause_guard(matcher):
     own = {name: matcher.veto_below(name) for name in matcher.rules}
     set_ = {name: value for name, value in own.items() if value is not None}
     assert "psychosis_signs" in set_ and "overdosed" in set_
-    assert own["took_everything"] is None and own["harm_others"] is None
+    assert own["took_everything"] is None and own["harm_others"] == 0.05  # stop 33
     assert all(0.005 < value < 0.8 for value in set_.values()), set_
     assert all(matcher.vetoable(name) for name in set_), "a rule the classifier never overrules has no veto_below"
 

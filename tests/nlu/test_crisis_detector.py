@@ -1126,6 +1126,7 @@ def test_faq_threshold_is_configurable(matcher):
 
 SIGNS = "since yesterday I keep seeing bugs crawling on the kitchen wall and floor"  # psychosis_signs, veto_below 0.05
 BOTTLE = "I took the whole bottle of my pills an hour ago at home"  # took_everything: the detector's rule_veto
+THREAT = "my roommate keeps taking my food and I am going to kill him one of these days"  # harm_others
 
 
 @pytest.mark.parametrize("text, p, vetoed", [
@@ -1136,6 +1137,9 @@ BOTTLE = "I took the whole bottle of my pills an hour ago at home"  # took_every
     # a rule without one keeps the detector's rule_veto
     (BOTTLE, 0.049, False),
     (BOTTLE, 0.0049, True),
+    # harm_others' own 0.05 (stop 33): a joke threat told beside a question, "im going to murder him i swear"
+    (THREAT, 0.049, True),
+    (THREAT, 0.05, False),
 ])
 def test_a_rule_with_its_own_veto_below_is_overruled_below_it(detector, text, p, vetoed):
     assessment, source = detector.decide(semantic(text, p))
@@ -1166,3 +1170,83 @@ def test_a_story_clause_does_not_hide_another_danger_clause(detector):
     m = semantic(text, 0.3, parts=[(scene, 0.99), (danger, 0.96)])
     detector.process([m])
     assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["clause"]]
+
+
+# ---------------------------------------------------------------- the danger carried from the previous message
+TOOK = "took all my klonopin about 20 min ago"  # took_everything, overdose, 8 words
+ADDRESS = "whats your address"
+TOOK_LONG = "I took the whole bottle of my pills an hour ago at home"  # took_everything, 12 words: vetoable
+DROWSY = "getting really hard to keep my eyes open"  # no rule: its own probability decides
+
+
+def carried(text, previous, p=0.001, before=None, answer=0.95):
+    """A short message after ``previous``; ``before``: the previous message's own danger probability (the context
+    reading's third part), None when there is no context reading."""
+    m = answered(text, p, answer)
+    m.set("metadata", {"previous_text": previous})
+    if before is not None:
+        m.set(CONTEXT_PROBABILITY, [f"{previous} {text}", 0.01, before])
+    return m
+
+
+@pytest.fixture(scope="module")
+def carrying(matcher):
+    return CrisisDetector({"carry_words": 8, "semantic_threshold": 0.35, "benign_threshold": 0.75}, matcher=matcher)
+
+
+def test_the_carried_texts_read_as_the_tests_assume(matcher):
+    assert matcher.detect(TOOK).rule == "took_everything" and matcher.detect(TOOK).kind == "overdose"
+    assert matcher.detect(TOOK_LONG).rule == "took_everything" and len(TOOK_LONG.split()) >= 8
+    assert matcher.detect(DROWSY) is None and matcher.assess(DROWSY).benign is None
+    assert matcher.detect(ADDRESS) is None and matcher.assess(ADDRESS).benign is None
+
+
+def test_a_short_question_after_a_danger_keeps_the_safety_reply_first(carrying):
+    """A sure question ("whats your address") after an overdose told a message before: escalated with the
+    previous message's kind, and answered too."""
+    m = carried(ADDRESS, TOOK)
+    carrying.process([m])
+    assert m.get("intent")["name"] == "emergency" and processors_of(m) == [["carried"]]
+    assert kind_of(m) == ["overdose"]
+    # the question the intent classifier read (faq, its answer sure) is answered after the safety reply
+    assert [e["value"] for e in m.get("entities") if e["entity"] == "also_answer"] == ["yes"]
+
+
+def test_the_carried_path_is_off_by_default(detector):
+    m = carried(ADDRESS, TOOK)
+    detector.process([m])
+    assert m.get("intent")["name"] == "faq" and not kind_of(m)
+
+
+@pytest.mark.parametrize("text, previous, before, expected", [
+    # the previous message's rule, with no reading of its own probability
+    (ADDRESS, TOOK, None, "carried"),
+    # a previous message of 8 words or more whose rule its own probability vetoed on its turn is not carried...
+    (ADDRESS, TOOK_LONG, 0.0049, None),
+    # ... nor is it from rule_veto
+    (ADDRESS, TOOK_LONG, 0.005, "carried"),
+    # no rule: the previous message's own probability, from semantic_threshold
+    ("how much is your inpatient program anyway", DROWSY, 0.35, "carried"),
+    ("how much is your inpatient program anyway", DROWSY, 0.3499, None),
+    ("how much is your inpatient program anyway", DROWSY, None, None),
+    # a previous message that read benign needs benign_threshold
+    ("ok", "I overdosed back in 2015", 0.7499, None),
+    ("ok", "I overdosed back in 2015", 0.75, "carried"),
+    # nine words is not short
+    ("ok so how much is the inpatient program then", TOOK, None, None),
+    # a message that says it is over, or no previous message
+    ("im ok now, it was yesterday", TOOK, None, None),
+    (ADDRESS, "", None, None),
+    (ADDRESS, "   ", None, None),
+    ("", TOOK, None, None),
+])
+def test_the_carried_path_reads_the_previous_message(carrying, matcher, text, previous, before, expected):
+    m = carried(text, previous, before=before)
+    benign = matcher.assess(text).benign is not None
+    assert carrying._classifier_flags(m, False, benign) == expected
+
+
+def test_a_message_that_escalates_on_its_own_is_not_carried(carrying):
+    m = carried("i took 40 of them", TOOK, p=0.9)
+    carrying.process([m])
+    assert processors_of(m) == [["rule:took_everything"]]
