@@ -30,8 +30,12 @@ vector, trained on labelled emergencies and their look-alikes):
   (and ``benign_threshold`` when the message alone reads benign) if the message or the previous one has at
   least ``context_part`` on its own (two plainly harmless messages, such as two answers of the callback form,
   do not make a danger by being joined), unless it is a question the intent
-  classifier answers and is sure of: "do you take insurance?" after an overdose is a new question (the
-  overdose escalated on its own turn), and its pair with the overdose would read as danger whatever it asked.
+  classifier answers and is sure of: its pair with an overdose would read as danger whatever it asked (the next
+  path reads the previous message alone instead);
+- otherwise a message of at most ``carry_words`` words that does not read benign escalates when the previous message
+  read alone (by the rules with their veto, or by its own probability from ``semantic_threshold``) told a danger
+  now: "whats your address" right after "took all my klonopin about 20 min ago" is still that danger, and the
+  question is answered after the safety reply.
 
 The thresholds were chosen leaving one author out at a time over the labelled messages of
 ``data/crisis/`` (README, "The crisis layer"). A model trained without the classifier (no probability)
