@@ -23,6 +23,7 @@ pytestmark = pytest.mark.model
 
 EMERGENCY = "I just took the whole bottle"
 INSURANCE = "do you take insurance?"
+SAFE_NOW_INSURANCE = "I'm safe now, my sister is with me. do you take insurance?"
 
 
 def emergency_number_in(text: str) -> bool:
@@ -170,11 +171,12 @@ def test_widget_channel_escalates_and_strips_shortcuts(assistant):
 
 
 async def test_crisis_messages_are_marked_for_the_widget_and_answers_are_not(assistant):
-    """The emergency reply goes line by line, each marked; later answers carry a marked reminder."""
+    """The emergency reply goes line by line, each marked; later answers carry a marked reminder (a message that says
+    the visitor is safe now: a short one that does not is still the danger, below)."""
     async with Widget(assistant.port) as tab:
         await tab.session({})
         emergency = await tab.ask(EMERGENCY)
-        later = await tab.ask(INSURANCE)
+        later = await tab.ask(SAFE_NOW_INSURANCE)
     assert emergency_number_in(emergency[0]["text"]), emergency
     assert all(m.get("metadata", {}).get("crisis") == "emergency" for m in emergency), emergency
     classes = [m["metadata"]["customCss"]["css"].split() for m in emergency]
@@ -184,6 +186,17 @@ async def test_crisis_messages_are_marked_for_the_widget_and_answers_are_not(ass
     reminder = [m for m in later if m.get("metadata", {}).get("crisis") == "reminder"]
     assert answer and "metadata" not in answer[0], later
     assert reminder and emergency_number_in(reminder[0]["text"]), later
+
+
+async def test_a_short_question_right_after_an_emergency_gets_the_safety_reply_first_then_its_answer(assistant):
+    """The carried path (crisis_detector, carry_words): "do you take insurance?" right after "I just took the whole
+    bottle" is still that danger."""
+    async with Widget(assistant.port) as tab:
+        await tab.session({})
+        await tab.ask(EMERGENCY)
+        later = await tab.ask(INSURANCE)
+    assert emergency_number_in(later[0]["text"]) and later[0]["metadata"]["crisis"] == "emergency", later
+    assert any("PPO" in m["text"] for m in later), later
 
 
 # ------------------------------------------------------------------ server-issued session ids
