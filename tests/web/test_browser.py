@@ -43,6 +43,9 @@ SAFE_PROTOCOLS = ("http:", "https:", "tel:", "sms:")
 EMERGENCY = "i took all my pills and i cant stay awake"
 INSURANCE = "do you take insurance?"
 PROGRAM = "how long is the program?"
+# after an emergency a short question is still that danger (the carried path): one that says the visitor is safe gets
+# the answer, with the reminder
+SAFE_PROGRAM = "I'm safe now, my sister is here with me. how long is the program?"
 # The CSP blocks the Google Fonts stylesheet that rasa-webchat's CSS imports: expected, and wanted.
 KNOWN_CONSOLE_ERROR = re.compile(r"fonts\.googleapis\.com")
 
@@ -280,7 +283,7 @@ def test_an_emergency_is_distinct_announced_and_its_banner_stays_after_a_reload(
     assert page.query_selector(".rw-response.crisis-emergency.crisis-start"), "the history lost the emergency"
     assert any("PPO" in t for t in bot_texts(page)), "the history was not kept across the reload"
     assert page.inner_text(".safechat-live-polite") == "", "the restored history must not be read out again"
-    later = ask(page, PROGRAM, "8-week")
+    later = ask(page, SAFE_PROGRAM, "8-week")
     reminder = page.wait_for_selector(".rw-response.crisis-reminder")
     assert f.emergency_number in reminder.inner_text(), later
     check_banner(page)
