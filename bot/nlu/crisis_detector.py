@@ -236,8 +236,8 @@ class CrisisDetector(ConfiguredComponent):
         if rule is not None:
             if not self.matcher.vetoable(rule) or before is None:
                 return True
-            veto = max(self.config["rule_veto"], self.matcher.veto_below(rule) or 0.0)
-            if before >= veto or len(previous.split()) < self.config["veto_min_words"]:
+            # the previous message's own veto, as on its turn (no clause readings of it here: every clause counts)
+            if not self._vetoed(Message(data={TEXT: previous}), before, self.matcher.veto_below(rule)):
                 return True
         if before is None:
             return False
